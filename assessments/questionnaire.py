@@ -1,0 +1,289 @@
+"""A FHIR R4 Questionnaire read once into an immutable item tree.
+
+Validation and scoring walk this tree instead of the raw JSON, so the
+Questionnaire's rules (types, options, ranges, enableWhen) are interpreted in
+one place. Reading a malformed Questionnaire raises `QuestionnaireError` with
+every defect found, not just the first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+MIN_LENGTH = "http://hl7.org/fhir/StructureDefinition/minLength"
+MAX_DECIMAL_PLACES = "http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces"
+
+ITEM_TYPES = frozenset(
+    {
+        "group", "display", "boolean", "decimal", "integer", "date", "dateTime", "time",
+        "string", "text", "url", "choice", "open-choice", "attachment", "reference", "quantity",
+    }
+)  # fmt: skip
+
+# The answer value[x] each question type takes (choice types take their options' types).
+VALUE_KEYS_BY_TYPE: dict[str, frozenset[str]] = {
+    "boolean": frozenset({"valueBoolean"}),
+    "decimal": frozenset({"valueDecimal"}),
+    "integer": frozenset({"valueInteger"}),
+    "date": frozenset({"valueDate"}),
+    "dateTime": frozenset({"valueDateTime"}),
+    "time": frozenset({"valueTime"}),
+    "string": frozenset({"valueString"}),
+    "text": frozenset({"valueString"}),
+    "url": frozenset({"valueUri"}),
+    "choice": frozenset({"valueCoding"}),
+    "open-choice": frozenset({"valueCoding", "valueString"}),
+    "attachment": frozenset({"valueAttachment"}),
+    "reference": frozenset({"valueReference"}),
+    "quantity": frozenset({"valueQuantity"}),
+}
+
+ENABLE_WHEN_OPERATORS = frozenset({"exists", "=", "!=", ">", "<", ">=", "<="})
+
+
+class QuestionnaireError(ValueError):
+    """The Questionnaire itself is malformed; `defects` lists every defect found."""
+
+    def __init__(self, defects: list[str]) -> None:
+        super().__init__("; ".join(defects))
+        self.defects = defects
+
+
+@dataclass(frozen=True)
+class AnswerOption:
+    """One permitted answer: its value[x] key and value, and its ordinal weight if any."""
+
+    value_key: str
+    value: Any
+    ordinal: Decimal | None
+
+    def matches(self, value_key: str, value: Any) -> bool:
+        if value_key != self.value_key:
+            return False
+        if value_key == "valueCoding":
+            return codings_match(self.value, value)
+        return bool(value == self.value)
+
+
+@dataclass(frozen=True)
+class EnableWhen:
+    question: str
+    operator: str
+    answer_key: str  # e.g. "answerBoolean"
+    answer: Any
+
+
+@dataclass(frozen=True)
+class ItemDefinition:
+    link_id: str
+    type: str
+    text: str | None
+    required: bool
+    repeats: bool
+    read_only: bool
+    options: tuple[AnswerOption, ...]
+    answer_value_set: str | None
+    enable_when: tuple[EnableWhen, ...]
+    enable_behavior: str  # "all" or "any"
+    min_value: Any
+    max_value: Any
+    min_length: int | None
+    max_length: int | None
+    max_decimal_places: int | None
+    children: tuple[ItemDefinition, ...]
+    parent: str | None = field(default=None, compare=False)
+
+    @property
+    def is_question(self) -> bool:
+        return self.type not in ("group", "display")
+
+    def allowed_value_keys(self) -> frozenset[str]:
+        """The answer value[x] keys this item accepts."""
+        if self.type in ("choice", "open-choice") and self.options:
+            keys = frozenset(option.value_key for option in self.options)
+            return keys | {"valueString"} if self.type == "open-choice" else keys
+        return VALUE_KEYS_BY_TYPE.get(self.type, frozenset())
+
+    def option_for(self, value_key: str, value: Any) -> AnswerOption | None:
+        return next((o for o in self.options if o.matches(value_key, value)), None)
+
+    def ordinal_range(self) -> tuple[Decimal, Decimal] | None:
+        """The lowest and highest numeric value an answer to this item can carry."""
+        if self.options:
+            ordinals = [o.ordinal for o in self.options]
+            if any(o is None for o in ordinals):
+                return None
+            return min(ordinals), max(ordinals)  # type: ignore[type-var]
+        if self.type == "boolean":
+            return Decimal(0), Decimal(1)
+        if self.type in ("integer", "decimal") and None not in (self.min_value, self.max_value):
+            return Decimal(str(self.min_value)), Decimal(str(self.max_value))
+        return None
+
+
+@dataclass(frozen=True)
+class QuestionnaireDefinition:
+    url: str | None
+    version: str | None
+    title: str | None
+    items: tuple[ItemDefinition, ...]
+    by_link_id: dict[str, ItemDefinition] = field(compare=False, repr=False)
+
+    @property
+    def canonical(self) -> str | None:
+        if self.url is None:
+            return None
+        return f"{self.url}|{self.version}" if self.version else self.url
+
+    def walk(self) -> Iterator[ItemDefinition]:
+        """Every item, depth first, in document order."""
+        stack = list(reversed(self.items))
+        while stack:
+            item = stack.pop()
+            yield item
+            stack.extend(reversed(item.children))
+
+    @classmethod
+    def from_fhir(cls, resource: Any) -> QuestionnaireDefinition:
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Questionnaire":
+            raise QuestionnaireError(["resource is not a FHIR Questionnaire"])
+        defects: list[str] = []
+        items = _read_items(resource.get("item", []), "/item", None, defects)
+        by_link_id: dict[str, ItemDefinition] = {}
+        definition = cls(
+            url=_optional_str(resource.get("url")),
+            version=_optional_str(resource.get("version")),
+            title=_optional_str(resource.get("title")),
+            items=items,
+            by_link_id=by_link_id,
+        )
+        for item in definition.walk():
+            if item.link_id in by_link_id:
+                defects.append(f"linkId '{item.link_id}' is used more than once")
+            by_link_id[item.link_id] = item
+        for item in definition.walk():
+            for condition in item.enable_when:
+                if condition.question not in by_link_id:
+                    defects.append(
+                        f"item '{item.link_id}': enableWhen refers to unknown question "
+                        f"'{condition.question}'"
+                    )
+        if defects:
+            raise QuestionnaireError(defects)
+        return definition
+
+
+def codings_match(expected: Any, given: Any) -> bool:
+    """Codings match on code, and on system when the expected coding names one."""
+    if not isinstance(expected, dict) or not isinstance(given, dict):
+        return False
+    if expected.get("code") != given.get("code"):
+        return False
+    return "system" not in expected or expected.get("system") == given.get("system")
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _extension_value(element: dict, url: str) -> Any:
+    for extension in element.get("extension", []) or []:
+        if isinstance(extension, dict) and extension.get("url") == url:
+            for key, value in extension.items():
+                if key.startswith("value"):
+                    return value
+    return None
+
+
+def _value_entry(element: dict, prefix: str) -> tuple[str, Any] | None:
+    entries = [(k, v) for k, v in element.items() if k.startswith(prefix) and k != prefix]
+    return entries[0] if len(entries) == 1 else None
+
+
+def _read_items(
+    raw_items: Any, pointer: str, parent: str | None, defects: list[str]
+) -> tuple[ItemDefinition, ...]:
+    if not isinstance(raw_items, list):
+        defects.append(f"{pointer}: item must be a list")
+        return ()
+    items = []
+    for index, raw in enumerate(raw_items):
+        item = _read_item(raw, f"{pointer}/{index}", parent, defects)
+        if item is not None:
+            items.append(item)
+    return tuple(items)
+
+
+def _read_item(
+    raw: Any, pointer: str, parent: str | None, defects: list[str]
+) -> ItemDefinition | None:
+    if not isinstance(raw, dict):
+        defects.append(f"{pointer}: item must be an object")
+        return None
+    link_id = raw.get("linkId")
+    item_type = raw.get("type")
+    if not isinstance(link_id, str) or not link_id:
+        defects.append(f"{pointer}: item has no linkId")
+        return None
+    if item_type not in ITEM_TYPES:
+        defects.append(f"item '{link_id}': unknown type {item_type!r}")
+        return None
+
+    options = []
+    for option_index, option in enumerate(raw.get("answerOption", []) or []):
+        entry = _value_entry(option, "value") if isinstance(option, dict) else None
+        if entry is None:
+            defects.append(f"item '{link_id}': answerOption {option_index} needs one value[x]")
+            continue
+        ordinal = _extension_value(option, ORDINAL_VALUE)
+        if ordinal is None:
+            ordinal = _extension_value(option, ITEM_WEIGHT)
+        if ordinal is None and entry[0] == "valueCoding":
+            ordinal = _extension_value(entry[1], ORDINAL_VALUE)
+            if ordinal is None:
+                ordinal = _extension_value(entry[1], ITEM_WEIGHT)
+        options.append(
+            AnswerOption(entry[0], entry[1], None if ordinal is None else Decimal(str(ordinal)))
+        )
+
+    conditions = []
+    for condition_index, condition in enumerate(raw.get("enableWhen", []) or []):
+        entry = _value_entry(condition, "answer") if isinstance(condition, dict) else None
+        operator = condition.get("operator") if isinstance(condition, dict) else None
+        question = condition.get("question") if isinstance(condition, dict) else None
+        if entry is None or operator not in ENABLE_WHEN_OPERATORS or not isinstance(question, str):
+            defects.append(
+                f"item '{link_id}': enableWhen {condition_index} needs question, a known "
+                "operator and one answer[x]"
+            )
+            continue
+        conditions.append(EnableWhen(question, operator, entry[0], entry[1]))
+
+    children = _read_items(raw.get("item", []) or [], f"{pointer}/item", link_id, defects)
+    max_length = raw.get("maxLength")
+    return ItemDefinition(
+        link_id=link_id,
+        type=item_type,
+        text=_optional_str(raw.get("text")),
+        required=raw.get("required") is True,
+        repeats=raw.get("repeats") is True,
+        read_only=raw.get("readOnly") is True,
+        options=tuple(options),
+        answer_value_set=_optional_str(raw.get("answerValueSet")),
+        enable_when=tuple(conditions),
+        enable_behavior="any" if raw.get("enableBehavior") == "any" else "all",
+        min_value=_extension_value(raw, MIN_VALUE),
+        max_value=_extension_value(raw, MAX_VALUE),
+        min_length=_extension_value(raw, MIN_LENGTH),
+        max_length=max_length if isinstance(max_length, int) else None,
+        max_decimal_places=_extension_value(raw, MAX_DECIMAL_PLACES),
+        children=children,
+        parent=parent,
+    )

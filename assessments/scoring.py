@@ -1,0 +1,310 @@
+"""Scoring a completed QuestionnaireResponse from the instrument's scoring spec.
+
+Scores come from the answers and the spec only: item values are the
+Questionnaire's own ordinal weights (never weights or totals the response
+carries), reverse keys are applied from the spec, and arithmetic is exact
+(fractions) until the reported value is rounded half away from zero. The
+band is chosen from the reported value.
+
+Formulas (see docs/scoring.md):
+- mean: the mean of the answered, keyed items (prorated), optionally rescaled
+  from the items' range onto `rescale` (e.g. 1-5 onto 0-100);
+- sum: the sum of the answered, keyed items prorated to all items
+  (sum x items / answered);
+- item: one item's value;
+- difference: item a minus item b (both needed);
+- scale-difference: scale a minus scale b (both must be scored).
+A mean or sum is scored only when the share of items answered reaches
+`min_answered`; otherwise the scale is reported unscored with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from math import ceil, floor
+from typing import TYPE_CHECKING, Any
+
+from assessments.questionnaire import QuestionnaireDefinition
+from assessments.spec import Scale, ScoringSpec
+from assessments.validation import WHOLE_STATUSES, InvalidResponse, Problem, validate_response
+
+if TYPE_CHECKING:
+    from assessments.catalogue import Instrument
+
+Range = tuple[Fraction, Fraction]
+
+
+@dataclass(frozen=True)
+class ScaleScore:
+    scale: str
+    label: str
+    value: float | None
+    min: float
+    max: float
+    band: str | None
+    band_label: str | None
+    interpretation: str | None
+    items_used: tuple[str, ...]
+    unscored_reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scale": self.scale,
+            "label": self.label,
+            "value": self.value,
+            "min": self.min,
+            "max": self.max,
+            "band": self.band,
+            "band_label": self.band_label,
+            "interpretation": self.interpretation,
+            "items_used": list(self.items_used),
+            "unscored_reason": self.unscored_reason,
+        }
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Raised by one answer (e.g. the safety item). `private` flags reach only the counsellor."""
+
+    code: str
+    severity: str
+    item: str
+    message: str
+    private: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "item": self.item,
+            "message": self.message,
+            "private": self.private,
+        }
+
+
+@dataclass(frozen=True)
+class ScoredResponse:
+    instrument: str  # canonical url|version
+    scores: tuple[ScaleScore, ...]
+    flags: tuple[Flag, ...]
+
+    def score(self, scale: str) -> ScaleScore:
+        for score in self.scores:
+            if score.scale == scale:
+                return score
+        raise KeyError(scale)
+
+
+def score_response(instrument: Instrument, response: Any) -> ScoredResponse:
+    """Validate `response` against `instrument` and score it.
+
+    Raises `InvalidResponse` with every problem when the response is not a
+    valid, whole (completed or amended) response to this exact instrument.
+    """
+    problems = validate_response(instrument.definition, response)
+    if not problems and response.get("status") not in WHOLE_STATUSES:
+        problems.append(
+            Problem("invalid-status", "/status", "only a completed or amended response is scored")
+        )
+    if problems:
+        raise InvalidResponse(problems)
+    values = item_values(instrument.definition, response)
+    return ScoredResponse(
+        instrument=instrument.canonical,
+        scores=tuple(_score_scales(instrument.scoring, instrument.definition, values)),
+        flags=tuple(_raise_flags(instrument.scoring, response)),
+    )
+
+
+def item_values(
+    definition: QuestionnaireDefinition, response: dict[str, Any]
+) -> dict[str, Fraction]:
+    """The numeric value of each answered question, by linkId (first answer, first occurrence).
+
+    Choice answers take the ordinal weight of the Questionnaire's matching
+    option; numbers count as themselves; booleans as 1 and 0.
+    """
+    values: dict[str, Fraction] = {}
+    for link_id, answer in _first_answers(response.get("item", [])):
+        if link_id in values or link_id not in definition.by_link_id:
+            continue
+        value = _numeric(definition, link_id, answer)
+        if value is not None:
+            values[link_id] = value
+    return values
+
+
+def scale_ranges(spec: ScoringSpec, definition: QuestionnaireDefinition) -> dict[str, Range]:
+    """The lowest and highest value each scale can take, derived from its items."""
+    ranges: dict[str, Range] = {}
+    for scale in spec.scales:
+        ranges[scale.code] = _scale_range(scale, definition, ranges)
+    return ranges
+
+
+def round_half_away(value: Fraction, decimals: int) -> Decimal:
+    """Round exactly, half away from zero (62.25 -> 62.3, -62.25 -> -62.3)."""
+    factor = 10**decimals
+    magnitude = floor(abs(value) * factor + Fraction(1, 2))
+    signed = -magnitude if value < 0 else magnitude
+    return Decimal(signed).scaleb(-decimals)
+
+
+def item_range(definition: QuestionnaireDefinition, link_id: str) -> Range:
+    item = definition.by_link_id[link_id]
+    bounds = item.ordinal_range()
+    if bounds is None:
+        raise ValueError(f"item '{link_id}' has no numeric range (ordinal weights or min/max)")
+    return Fraction(bounds[0]), Fraction(bounds[1])
+
+
+def _scale_range(
+    scale: Scale, definition: QuestionnaireDefinition, known: Mapping[str, Range]
+) -> Range:
+    if scale.method == "scale-difference":
+        (a_low, a_high), (b_low, b_high) = known[scale.scales[0]], known[scale.scales[1]]
+        return a_low - b_high, a_high - b_low
+    ranges = [item_range(definition, link_id) for link_id in scale.items]
+    if scale.method == "difference":
+        (a_low, a_high), (b_low, b_high) = ranges
+        return a_low - b_high, a_high - b_low
+    low, high = ranges[0]
+    if scale.method == "item":
+        return low, high
+    if any(r != ranges[0] for r in ranges):
+        raise ValueError(f"scale '{scale.code}': its items do not share one range")
+    if scale.method == "sum":
+        return low * len(ranges), high * len(ranges)
+    if scale.rescale:
+        return Fraction(scale.rescale[0]), Fraction(scale.rescale[1])
+    return low, high
+
+
+def _score_scales(
+    spec: ScoringSpec, definition: QuestionnaireDefinition, values: Mapping[str, Fraction]
+) -> Iterator[ScaleScore]:
+    ranges = scale_ranges(spec, definition)
+    exact: dict[str, Fraction | None] = {}
+    used: dict[str, tuple[str, ...]] = {}
+    for scale in spec.scales:
+        value, items_used, reason = _compute(scale, definition, values, exact, used)
+        exact[scale.code] = value
+        used[scale.code] = items_used
+        low, high = ranges[scale.code]
+        band = None
+        reported = None
+        if value is not None:
+            rounded = round_half_away(value, scale.decimals)
+            reported = float(rounded)
+            band = next((b for b in scale.bands if b.contains(rounded)), None)
+        yield ScaleScore(
+            scale=scale.code,
+            label=scale.label,
+            value=reported,
+            min=float(low),
+            max=float(high),
+            band=band.code if band else None,
+            band_label=band.label if band else None,
+            interpretation=band.interpretation if band else None,
+            items_used=items_used,
+            unscored_reason=reason,
+        )
+
+
+def _compute(
+    scale: Scale,
+    definition: QuestionnaireDefinition,
+    values: Mapping[str, Fraction],
+    exact: Mapping[str, Fraction | None],
+    used: Mapping[str, tuple[str, ...]],
+) -> tuple[Fraction | None, tuple[str, ...], str | None]:
+    """(exact value or None, items used, reason it is unscored)."""
+    if scale.method == "scale-difference":
+        a, b = scale.scales
+        missing = [code for code in (a, b) if exact[code] is None]
+        if missing:
+            return None, (), f"needs {a} and {b}; {' and '.join(missing)} could not be scored"
+        return exact[a] - exact[b], used[a] + used[b], None  # type: ignore[operator]
+
+    answered = tuple(link_id for link_id in scale.items if link_id in values)
+    if scale.method in ("item", "difference"):
+        missing = [link_id for link_id in scale.items if link_id not in values]
+        if missing:
+            return None, answered, f"not answered: {', '.join(missing)}"
+        if scale.method == "item":
+            return values[scale.items[0]], answered, None
+        return values[scale.items[0]] - values[scale.items[1]], answered, None
+
+    total = len(scale.items)
+    needed = ceil(scale.required_share * total)
+    if len(answered) < needed:
+        return (
+            None,
+            answered,
+            f"{len(answered)} of {total} items answered; at least {needed} "
+            f"({float(scale.required_share * 100):g}%) are needed",
+        )
+    low, high = item_range(definition, scale.items[0])
+    keyed = [
+        low + high - values[link_id] if link_id in scale.reverse else values[link_id]
+        for link_id in answered
+    ]
+    if scale.method == "sum":
+        return sum(keyed, Fraction(0)) * total / len(keyed), answered, None
+    mean = sum(keyed, Fraction(0)) / len(keyed)
+    if scale.rescale:
+        target_low, target_high = Fraction(scale.rescale[0]), Fraction(scale.rescale[1])
+        mean = target_low + (mean - low) / (high - low) * (target_high - target_low)
+    return mean, answered, None
+
+
+def _raise_flags(spec: ScoringSpec, response: dict[str, Any]) -> Iterator[Flag]:
+    answers = dict(_first_answers(response.get("item", [])))
+    private = set(spec.private_items)
+    for rule in spec.flags:
+        answer = answers.get(rule.item)
+        if answer is None:
+            continue
+        given = next((v for k, v in answer.items() if k.startswith("value")), None)
+        if isinstance(given, dict):
+            given = given.get("code")
+        if type(given) is type(rule.equals) and given == rule.equals:
+            yield Flag(rule.code, rule.severity, rule.item, rule.message, rule.item in private)
+
+
+def _first_answers(items: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(linkId, first answer) for every answered item, depth first."""
+    if not isinstance(items, list):
+        return
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        answers = item.get("answer")
+        if isinstance(answers, list):
+            if answers and isinstance(answers[0], dict):
+                yield item.get("linkId"), answers[0]
+            for answer in answers:
+                if isinstance(answer, dict):
+                    yield from _first_answers(answer.get("item"))
+        yield from _first_answers(item.get("item"))
+
+
+def _numeric(
+    definition: QuestionnaireDefinition, link_id: str, answer: dict[str, Any]
+) -> Fraction | None:
+    item = definition.by_link_id[link_id]
+    entry = next(((k, v) for k, v in answer.items() if k.startswith("value")), None)
+    if entry is None:
+        return None
+    key, value = entry
+    if item.options:
+        option = item.option_for(key, value)
+        return None if option is None or option.ordinal is None else Fraction(option.ordinal)
+    if key == "valueBoolean":
+        return Fraction(int(value))
+    if key in ("valueInteger", "valueDecimal"):
+        return Fraction(Decimal(str(value)))
+    return None

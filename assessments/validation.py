@@ -1,0 +1,576 @@
+"""Checking a QuestionnaireResponse against the exact Questionnaire version it names.
+
+`validate_response` never raises on bad input: it walks the whole response and
+returns every problem at once, each with the linkId it concerns, a stable
+`code` an integrator can switch on, and a JSON pointer into the response.
+
+`in-progress` responses may be partial; `completed` and `amended` ones must
+answer every required item that is enabled. Answers to items whose enableWhen
+is false are rejected, not silently kept. enableWhen is evaluated per instance:
+a condition inside a repeating group looks at the answers of its own group
+instance first (FHIR's "nearest occurrence" rule).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from assessments.questionnaire import (
+    EnableWhen,
+    ItemDefinition,
+    QuestionnaireDefinition,
+    codings_match,
+)
+
+RESPONSE_STATUSES = frozenset(
+    {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
+)
+WHOLE_STATUSES = frozenset({"completed", "amended"})
+_KIND = {"group": "group", "display": "display item"}
+
+_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+_DATE_TIME = re.compile(
+    r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])"
+    r"(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$"
+)
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a response.
+
+    `code` is one of: invalid-structure, invalid-resource-type, invalid-status,
+    questionnaire-mismatch, unknown-item, misplaced-item, repeated-item,
+    too-many-answers, answer-not-allowed, wrong-type, not-an-option,
+    out-of-range, too-long, too-short, too-many-decimals, required, not-enabled.
+    """
+
+    code: str
+    location: str
+    message: str
+    link_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "link_id": self.link_id,
+            "location": self.location,
+            "message": self.message,
+        }
+
+
+class InvalidResponse(ValueError):
+    """A response failed validation; `problems` holds every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the response")
+        self.problems = problems
+
+
+def validate_response(
+    questionnaire: QuestionnaireDefinition | dict[str, Any], response: Any
+) -> list[Problem]:
+    """Every problem in `response` against `questionnaire`; an empty list means valid."""
+    definition = (
+        questionnaire
+        if isinstance(questionnaire, QuestionnaireDefinition)
+        else QuestionnaireDefinition.from_fhir(questionnaire)
+    )
+    problems: list[Problem] = []
+    if not isinstance(response, dict):
+        return [Problem("invalid-structure", "", "the response must be a JSON object")]
+    if response.get("resourceType") != "QuestionnaireResponse":
+        problems.append(
+            Problem(
+                "invalid-resource-type",
+                "/resourceType",
+                "resourceType must be 'QuestionnaireResponse'",
+            )
+        )
+    status = response.get("status")
+    if not isinstance(status, str) or status not in RESPONSE_STATUSES:
+        problems.append(
+            Problem(
+                "invalid-status",
+                "/status",
+                f"status must be one of {', '.join(sorted(RESPONSE_STATUSES))}",
+            )
+        )
+    _check_questionnaire_reference(definition, response.get("questionnaire"), problems)
+
+    items = response.get("item", [])
+    if not isinstance(items, list):
+        problems.append(Problem("invalid-structure", "/item", "item must be a list"))
+        return problems
+    whole = isinstance(status, str) and status in WHOLE_STATUSES
+    walker = _Walker(definition, whole=whole, problems=problems)
+    root = _Instance(parent=None, items=items)
+    walker.walk_level(definition.items, items, "/item", root, enabled=True)
+    return problems
+
+
+def _check_questionnaire_reference(
+    definition: QuestionnaireDefinition, named: Any, problems: list[Problem]
+) -> None:
+    expected = definition.canonical
+    if not isinstance(named, str) or not named:
+        problems.append(
+            Problem(
+                "questionnaire-mismatch",
+                "/questionnaire",
+                f"questionnaire must name the Questionnaire as '{expected}'",
+            )
+        )
+        return
+    if "|" not in named and definition.version:
+        problems.append(
+            Problem(
+                "questionnaire-mismatch",
+                "/questionnaire",
+                f"questionnaire must name its version: '{named}|{definition.version}'",
+            )
+        )
+    elif named != expected:
+        problems.append(
+            Problem(
+                "questionnaire-mismatch",
+                "/questionnaire",
+                f"questionnaire names '{named}' but this is '{expected}'",
+            )
+        )
+
+
+@dataclass
+class _Instance:
+    """One occurrence of a group (or the response root, or an answer with children).
+
+    `answers_by_link_id` holds, for every question in this instance's subtree,
+    the answers of its first occurrence: the place enableWhen looks first.
+    """
+
+    parent: _Instance | None
+    items: list[Any]
+    _index: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False)
+
+    def answers_for(self, link_id: str) -> list[dict[str, Any]] | None:
+        if self._index is None:
+            self._index = {}
+            _index_answers(self.items, self._index)
+        return self._index.get(link_id)
+
+
+def _index_answers(items: Any, index: dict[str, list[dict[str, Any]]]) -> None:
+    if not isinstance(items, list):
+        return
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        link_id = item.get("linkId")
+        answers = item.get("answer")
+        if isinstance(link_id, str) and isinstance(answers, list) and link_id not in index:
+            index[link_id] = [a for a in answers if isinstance(a, dict)]
+        _index_answers(item.get("item"), index)
+        if isinstance(answers, list):
+            for answer in answers:
+                if isinstance(answer, dict):
+                    _index_answers(answer.get("item"), index)
+
+
+@dataclass
+class _Walker:
+    definition: QuestionnaireDefinition
+    whole: bool
+    problems: list[Problem]
+
+    def add(self, code: str, location: str, message: str, link_id: str | None) -> None:
+        self.problems.append(Problem(code, location, message, link_id))
+
+    def walk_level(
+        self,
+        definitions: tuple[ItemDefinition, ...],
+        items: list[Any],
+        pointer: str,
+        instance: _Instance,
+        enabled: bool,
+    ) -> None:
+        """Check the sibling `items` against the sibling `definitions`."""
+        known = {d.link_id: d for d in definitions}
+        occurrences: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+        for index, item in enumerate(items):
+            location = f"{pointer}/{index}"
+            if not isinstance(item, dict):
+                self.add("invalid-structure", location, "item must be a JSON object", None)
+                continue
+            link_id = item.get("linkId")
+            if not isinstance(link_id, str) or not link_id:
+                self.add("invalid-structure", f"{location}/linkId", "item has no linkId", None)
+                continue
+            if link_id in known:
+                occurrences.setdefault(link_id, []).append((index, item))
+            elif link_id in self.definition.by_link_id:
+                home = self.definition.by_link_id[link_id].parent
+                where = f"inside '{home}'" if home else "at the top level"
+                self.add(
+                    "misplaced-item",
+                    location,
+                    f"item '{link_id}' belongs {where}, not here",
+                    link_id,
+                )
+            else:
+                self.add(
+                    "unknown-item",
+                    location,
+                    f"item '{link_id}' is not in the Questionnaire",
+                    link_id,
+                )
+
+        for definition in definitions:
+            found = occurrences.get(definition.link_id, [])
+            item_enabled = enabled and self.is_enabled(definition, instance)
+            if len(found) > 1 and not (definition.type == "group" and definition.repeats):
+                for index, _ in found[1:]:
+                    self.add(
+                        "repeated-item",
+                        f"{pointer}/{index}",
+                        f"item '{definition.link_id}' does not repeat but appears "
+                        f"{len(found)} times",
+                        definition.link_id,
+                    )
+                found = found[:1]
+            if not found:
+                if self.whole and item_enabled and definition.required:
+                    self.add(
+                        "required",
+                        pointer,
+                        f"item '{definition.link_id}' is required",
+                        definition.link_id,
+                    )
+                continue
+            for index, item in found:
+                self.check_item(definition, item, f"{pointer}/{index}", instance, item_enabled)
+
+    def check_item(
+        self,
+        definition: ItemDefinition,
+        item: dict[str, Any],
+        pointer: str,
+        instance: _Instance,
+        enabled: bool,
+    ) -> None:
+        link_id = definition.link_id
+        answers = item.get("answer", [])
+        children = item.get("item", [])
+        if not isinstance(answers, list):
+            self.add("invalid-structure", f"{pointer}/answer", "answer must be a list", link_id)
+            return
+        if not isinstance(children, list):
+            self.add("invalid-structure", f"{pointer}/item", "item must be a list", link_id)
+            return
+        if not enabled:
+            if _has_answers(item):
+                self.add(
+                    "not-enabled",
+                    pointer,
+                    f"item '{link_id}' is not enabled by the answers given, so it must "
+                    "not be answered",
+                    link_id,
+                )
+            return
+
+        if definition.type in ("group", "display"):
+            if answers:
+                self.add(
+                    "answer-not-allowed",
+                    f"{pointer}/answer",
+                    f"item '{link_id}' is a {_KIND[definition.type]} and takes no answer",
+                    link_id,
+                )
+            if definition.type == "display":
+                if children:
+                    self.add(
+                        "answer-not-allowed",
+                        f"{pointer}/item",
+                        f"item '{link_id}' is a display item and holds no items",
+                        link_id,
+                    )
+                return
+            group_instance = _Instance(parent=instance, items=children)
+            self.walk_level(definition.children, children, f"{pointer}/item", group_instance, True)
+            if self.whole and definition.required and not _has_answers(item):
+                self.add(
+                    "required",
+                    pointer,
+                    f"group '{link_id}' is required: answer at least one of its items",
+                    link_id,
+                )
+            return
+
+        if len(answers) > 1 and not definition.repeats:
+            self.add(
+                "too-many-answers",
+                f"{pointer}/answer",
+                f"item '{link_id}' takes one answer, not {len(answers)}",
+                link_id,
+            )
+        for index, answer in enumerate(answers):
+            answer_pointer = f"{pointer}/answer/{index}"
+            self.check_answer(definition, answer, answer_pointer)
+            nested = answer.get("item", []) if isinstance(answer, dict) else []
+            if nested:
+                if not isinstance(nested, list):
+                    self.add(
+                        "invalid-structure", f"{answer_pointer}/item", "must be a list", link_id
+                    )
+                    continue
+                nested_instance = _Instance(parent=instance, items=nested)
+                self.walk_level(
+                    definition.children, nested, f"{answer_pointer}/item", nested_instance, True
+                )
+        if children:
+            if answers and any(isinstance(a, dict) and a.get("item") for a in answers):
+                self.add(
+                    "invalid-structure",
+                    f"{pointer}/item",
+                    "nested items go under the answer or under the item, not both",
+                    link_id,
+                )
+            else:
+                child_instance = _Instance(parent=instance, items=children)
+                self.walk_level(
+                    definition.children, children, f"{pointer}/item", child_instance, True
+                )
+        if self.whole and definition.required and not answers:
+            self.add("required", pointer, f"item '{link_id}' is required", link_id)
+
+    def check_answer(self, definition: ItemDefinition, answer: Any, pointer: str) -> None:
+        link_id = definition.link_id
+        if not isinstance(answer, dict):
+            self.add("invalid-structure", pointer, "answer must be a JSON object", link_id)
+            return
+        entries = [(k, v) for k, v in answer.items() if k.startswith("value")]
+        if len(entries) != 1:
+            self.add(
+                "invalid-structure",
+                pointer,
+                f"answer to '{link_id}' must carry exactly one value[x]",
+                link_id,
+            )
+            return
+        key, value = entries[0]
+        value_pointer = f"{pointer}/{key}"
+        allowed = definition.allowed_value_keys()
+        if key not in allowed:
+            self.add(
+                "wrong-type",
+                value_pointer,
+                f"item '{link_id}' is of type {definition.type} and takes "
+                f"{' or '.join(sorted(allowed)) or 'no answer'}, not {key}",
+                link_id,
+            )
+            return
+        shape_error = _shape_error(key, value)
+        if shape_error:
+            self.add("wrong-type", value_pointer, f"{key} {shape_error}", link_id)
+            return
+        if definition.options and (definition.type == "choice" or key != "valueString"):
+            if definition.option_for(key, value) is None:
+                self.add(
+                    "not-an-option",
+                    value_pointer,
+                    f"{_describe(key, value)} is not one of the options of '{link_id}'",
+                    link_id,
+                )
+            return
+        self.check_constraints(definition, key, value, value_pointer)
+
+    def check_constraints(
+        self, definition: ItemDefinition, key: str, value: Any, pointer: str
+    ) -> None:
+        link_id = definition.link_id
+        comparable = _comparable(key, value)
+        if comparable is not None:
+            low = _comparable(key, definition.min_value)
+            high = _comparable(key, definition.max_value)
+            if low is not None and comparable < low:
+                self.add(
+                    "out-of-range",
+                    pointer,
+                    f"{_describe(key, value)} is below the minimum "
+                    f"{definition.min_value} of '{link_id}'",
+                    link_id,
+                )
+            if high is not None and comparable > high:
+                self.add(
+                    "out-of-range",
+                    pointer,
+                    f"{_describe(key, value)} is above the maximum "
+                    f"{definition.max_value} of '{link_id}'",
+                    link_id,
+                )
+        if key in ("valueString", "valueUri"):
+            if definition.max_length is not None and len(value) > definition.max_length:
+                self.add(
+                    "too-long",
+                    pointer,
+                    f"answer to '{link_id}' has {len(value)} characters; at most "
+                    f"{definition.max_length} are allowed",
+                    link_id,
+                )
+            if definition.min_length is not None and len(value) < definition.min_length:
+                self.add(
+                    "too-short",
+                    pointer,
+                    f"answer to '{link_id}' has {len(value)} characters; at least "
+                    f"{definition.min_length} are needed",
+                    link_id,
+                )
+        if key == "valueDecimal" and definition.max_decimal_places is not None:
+            exponent = Decimal(str(value)).normalize().as_tuple().exponent
+            places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+            if places > definition.max_decimal_places:
+                self.add(
+                    "too-many-decimals",
+                    pointer,
+                    f"answer to '{link_id}' has {places} decimal places; at most "
+                    f"{definition.max_decimal_places} are allowed",
+                    link_id,
+                )
+
+    def is_enabled(self, definition: ItemDefinition, instance: _Instance) -> bool:
+        if not definition.enable_when:
+            return True
+        results = (
+            _condition_holds(condition, _nearest_answers(condition.question, instance))
+            for condition in definition.enable_when
+        )
+        return any(results) if definition.enable_behavior == "any" else all(results)
+
+
+def _nearest_answers(link_id: str, instance: _Instance | None) -> list[dict[str, Any]]:
+    """Answers of the nearest occurrence of `link_id`, from this instance outwards."""
+    while instance is not None:
+        answers = instance.answers_for(link_id)
+        if answers is not None:
+            return answers
+        instance = instance.parent
+    return []
+
+
+def _condition_holds(condition: EnableWhen, answers: list[dict[str, Any]]) -> bool:
+    values = [entry for answer in answers if (entry := _single_value(answer)) is not None]
+    if condition.operator == "exists":
+        return bool(values) == (condition.answer is True)
+    if not values:
+        # An unanswered question satisfies no comparison, `!=` included.
+        return False
+    if condition.operator == "!=":
+        return not any(_equal(condition, key, value) for key, value in values)
+    if condition.operator == "=":
+        return any(_equal(condition, key, value) for key, value in values)
+    expected = _comparable(condition.answer_key, condition.answer)
+    if expected is None:
+        return False
+    for key, value in values:
+        actual = _comparable(key, value)
+        if actual is None or type(actual) is not type(expected):
+            continue
+        if (
+            (condition.operator == ">" and actual > expected)
+            or (condition.operator == "<" and actual < expected)
+            or (condition.operator == ">=" and actual >= expected)
+            or (condition.operator == "<=" and actual <= expected)
+        ):
+            return True
+    return False
+
+
+def _equal(condition: EnableWhen, key: str, value: Any) -> bool:
+    if condition.answer_key == "answerCoding":
+        return key == "valueCoding" and codings_match(condition.answer, value)
+    if condition.answer_key == "answerReference":
+        return (
+            key == "valueReference"
+            and isinstance(value, dict)
+            and isinstance(condition.answer, dict)
+            and value.get("reference") == condition.answer.get("reference")
+        )
+    expected = _comparable(condition.answer_key, condition.answer)
+    actual = _comparable(key, value)
+    return expected is not None and type(actual) is type(expected) and actual == expected
+
+
+def _single_value(answer: dict[str, Any]) -> tuple[str, Any] | None:
+    entries = [(k, v) for k, v in answer.items() if k.startswith("value")]
+    return entries[0] if len(entries) == 1 else None
+
+
+def _comparable(key: str, value: Any) -> Any:
+    """A value that orders correctly within its kind, or None."""
+    if value is None:
+        return None
+    kind = key.removeprefix("value").removeprefix("answer")
+    if kind in ("Integer", "Decimal"):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        try:
+            return Decimal(str(value))
+        except ArithmeticError:
+            return None
+    if kind == "Quantity" and isinstance(value, dict):
+        return _comparable("valueDecimal", value.get("value"))
+    if kind in ("Date", "DateTime", "Time", "String", "Uri") and isinstance(value, str):
+        return value
+    if kind == "Boolean" and isinstance(value, bool):
+        return value
+    return None
+
+
+def _shape_error(key: str, value: Any) -> str | None:
+    """Why `value` is not a well-formed `key`, or None when it is."""
+    if key == "valueBoolean":
+        return None if isinstance(value, bool) else "must be true or false"
+    if key == "valueInteger":
+        return None if type(value) is int else "must be a whole number"
+    if key == "valueDecimal":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok and value == value and abs(value) != float("inf") else "must be a number"
+    if key in ("valueString", "valueUri"):
+        return None if isinstance(value, str) and value.strip() else "must be non-empty text"
+    if key == "valueDate":
+        return (
+            None if isinstance(value, str) and _DATE.match(value) else "must be a date (YYYY-MM-DD)"
+        )
+    if key == "valueDateTime":
+        ok = isinstance(value, str) and _DATE_TIME.match(value)
+        return None if ok else "must be a FHIR dateTime"
+    if key == "valueTime":
+        return (
+            None if isinstance(value, str) and _TIME.match(value) else "must be a time (hh:mm:ss)"
+        )
+    if key == "valueCoding":
+        ok = isinstance(value, dict) and isinstance(value.get("code"), str)
+        return None if ok else "must be a Coding with a code"
+    if key in ("valueQuantity", "valueReference", "valueAttachment"):
+        return None if isinstance(value, dict) else "must be a JSON object"
+    return "is not a value type FHIR allows"
+
+
+def _describe(key: str, value: Any) -> str:
+    if key == "valueCoding" and isinstance(value, dict):
+        system = value.get("system")
+        return f"code '{value.get('code')}'" + (f" of {system}" if system else "")
+    return repr(value)
+
+
+def _has_answers(item: Any) -> bool:
+    if not isinstance(item, dict):
+        return False
+    answers = item.get("answer")
+    if isinstance(answers, list) and answers:
+        return True
+    children = item.get("item")
+    return isinstance(children, list) and any(_has_answers(child) for child in children)
