@@ -1,0 +1,27 @@
+"""Tandem's data shapes: the SQLModel tables (and, later, their Create/Public/Update variants).
+
+Field validation only, no behaviour. Importing this package registers every
+table on `SQLModel.metadata`, which the Alembic migrations are checked against.
+"""
+
+from schemas.assignment import Assignment, AssignmentStatus
+from schemas.base import ClinicOwned
+from schemas.clinic import Client, ClientIdentifier, Clinic, Couple, CoupleMember
+from schemas.instrument import Instrument, InstrumentSource
+from schemas.response import Response, ResponseStatus, Score
+
+__all__ = [
+    "Assignment",
+    "AssignmentStatus",
+    "Client",
+    "ClientIdentifier",
+    "Clinic",
+    "ClinicOwned",
+    "Couple",
+    "CoupleMember",
+    "Instrument",
+    "InstrumentSource",
+    "Response",
+    "ResponseStatus",
+    "Score",
+]

@@ -1,0 +1,83 @@
+"""Clinics (tenants), their clients and couples."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from schemas.base import ClinicOwned, UTCDateTime, new_id, utcnow
+
+
+class Clinic(SQLModel, table=True):
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Client(ClinicOwned, table=True):
+    """A person in care (FHIR Patient)."""
+
+    __table_args__ = (UniqueConstraint("clinic_id", "id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str | None = Field(default=None, max_length=200)
+    birth_date: date | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ClientIdentifier(ClinicOwned, table=True):
+    """An identifier the practice-management system gives a client (FHIR Identifier)."""
+
+    __tablename__ = "client_identifier"
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "system", "value"),
+        ForeignKeyConstraint(
+            ["clinic_id", "client_id"], ["client.clinic_id", "client.id"], ondelete="CASCADE"
+        ),
+        Index("ix_client_identifier_client", "clinic_id", "client_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    client_id: uuid.UUID
+    system: str = Field(max_length=255)
+    value: str = Field(max_length=255)
+
+
+class Couple(ClinicOwned, table=True):
+    """Two clients in care together (FHIR Group, type person)."""
+
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "id"),
+        UniqueConstraint("clinic_id", "identifier_system", "identifier_value"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    identifier_system: str | None = Field(default=None, max_length=255)
+    identifier_value: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CoupleMember(ClinicOwned, table=True):
+    """One partner of a couple; `position` 1 or 2, so a couple never has a third."""
+
+    __tablename__ = "couple_member"
+    __table_args__ = (
+        CheckConstraint("position IN (1, 2)", name="position"),
+        UniqueConstraint("couple_id", "position"),
+        UniqueConstraint("couple_id", "client_id"),
+        ForeignKeyConstraint(
+            ["clinic_id", "couple_id"], ["couple.clinic_id", "couple.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["clinic_id", "client_id"], ["client.clinic_id", "client.id"]),
+        Index("ix_couple_member_client", "clinic_id", "client_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    couple_id: uuid.UUID
+    client_id: uuid.UUID
+    position: int

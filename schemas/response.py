@@ -1,0 +1,87 @@
+"""Responses (FHIR QuestionnaireResponse) and the scores derived from them (FHIR Observation)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, String, Text, UniqueConstraint
+from sqlmodel import Field
+
+from schemas.base import ClinicOwned, JSONDocument, UTCDateTime, new_id, utcnow
+
+
+class ResponseStatus(StrEnum):
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    AMENDED = "amended"
+    ENTERED_IN_ERROR = "entered-in-error"
+    STOPPED = "stopped"
+
+
+class Response(ClinicOwned, table=True):
+    """A client's answers, kept as the canonical QuestionnaireResponse JSON.
+
+    A completed response is never edited: a correction is a new response with
+    status `amended` whose `replaces_id` points at the one it corrects.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "id"),
+        CheckConstraint(
+            "status IN ('in-progress', 'completed', 'amended', 'entered-in-error', 'stopped')",
+            name="status",
+        ),
+        ForeignKeyConstraint(["clinic_id", "client_id"], ["client.clinic_id", "client.id"]),
+        ForeignKeyConstraint(
+            ["clinic_id", "assignment_id"], ["assignment.clinic_id", "assignment.id"]
+        ),
+        ForeignKeyConstraint(
+            ["clinic_id", "instrument_id"], ["instrument.clinic_id", "instrument.id"]
+        ),
+        ForeignKeyConstraint(["clinic_id", "replaces_id"], ["response.clinic_id", "response.id"]),
+        Index("ix_response_client_authored", "clinic_id", "client_id", "authored"),
+        Index("ix_response_assignment", "clinic_id", "assignment_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    client_id: uuid.UUID
+    assignment_id: uuid.UUID | None = None
+    instrument_id: uuid.UUID
+    status: ResponseStatus = Field(sa_type=String(20))
+    authored: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    questionnaire_response: dict[str, Any] = Field(sa_type=JSONDocument)
+    flags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDocument)
+    replaces_id: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Score(ClinicOwned, table=True):
+    """One scale's score from one response, with its band and interpretation."""
+
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "id"),
+        UniqueConstraint("response_id", "scale"),
+        ForeignKeyConstraint(
+            ["clinic_id", "response_id"], ["response.clinic_id", "response.id"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(["clinic_id", "client_id"], ["client.clinic_id", "client.id"]),
+        Index("ix_score_client_scale", "clinic_id", "client_id", "scale"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    response_id: uuid.UUID
+    client_id: uuid.UUID
+    scale: str = Field(max_length=64)
+    label: str = Field(max_length=255)
+    value: float | None = None
+    min: float
+    max: float
+    band: str | None = Field(default=None, max_length=64)
+    interpretation: str | None = Field(default=None, sa_type=Text)
+    items_used: list[str] = Field(default_factory=list, sa_type=JSONDocument)
+    unscored_reason: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
