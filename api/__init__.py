@@ -1,0 +1,3 @@
+"""Tandem's application: settings, persistence, services, routes and the `tandem` command."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,64 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from api import __version__
+from api.middleware import RequestContext
+from api.persistence import make_engine
+from api.persistence.migrations import is_current
+from api.problems import install_problem_handlers
+from api.routes import health
+from api.services.maintenance import prepare_database
+from api.settings import Settings, get_settings
+
+DESCRIPTION = """\
+Tandem is a headless, FHIR-compatible API for couples and relationship
+counselling: balance assessments, weekly couple check-ins and intervention
+plans. Practice-management systems assign homework and read back scored
+results; clients complete it through a portal link.
+
+Errors are RFC 9457 `application/problem+json` documents.
+"""
+
+
+def operation_id(route: APIRoute) -> str:
+    """Operation ids are the handler names: stable, and readable in generated clients."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            prepare_database(engine)
+        elif not is_current(engine):
+            raise RuntimeError(
+                "the database schema is not up to date: run `tandem db upgrade` first"
+            )
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Tandem",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.add_middleware(RequestContext)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    logging.getLogger("tandem").setLevel(settings.log_level)
+    return app

@@ -1,0 +1,96 @@
+"""The `tandem` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from api.settings import get_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tandem", description="Tandem: a FHIR-compatible API for couples counselling."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser(
+        "upgrade", help="apply pending migrations and install new built-in instruments"
+    )
+    upgrade.set_defaults(run=_db_upgrade)
+    current = db_commands.add_parser("current", help="print the schema revision and the newest one")
+    current.set_defaults(run=_db_current)
+
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document")
+    openapi.add_argument("--output", help="write to this file instead of standard output")
+    openapi.set_defaults(run=_openapi)
+
+    arguments = parser.parse_args(argv)
+    logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    return int(arguments.run(arguments) or 0)
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    print(f"Tandem on http://{arguments.host}:{arguments.port} (docs at /docs)", file=sys.stderr)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=arguments.host,
+        port=arguments.port,
+        access_log=False,  # our own access log names route templates, never raw paths
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def _db_upgrade(_arguments: argparse.Namespace) -> int:
+    from api.persistence import make_engine
+    from api.persistence.migrations import current_revision
+    from api.services.maintenance import prepare_database
+
+    engine = make_engine(get_settings().database_url)
+    added = prepare_database(engine)
+    print(
+        f"schema at revision {current_revision(engine)}; {added} built-in instrument row(s) added"
+    )
+    return 0
+
+
+def _db_current(_arguments: argparse.Namespace) -> int:
+    from api.persistence import make_engine
+    from api.persistence.migrations import current_revision, head_revision
+
+    engine = make_engine(get_settings().database_url)
+    current, head = current_revision(engine), head_revision(engine)
+    print(f"current: {current or '(empty database)'}\nhead:    {head}")
+    return 0 if current == head else 1
+
+
+def _openapi(arguments: argparse.Namespace) -> int:
+    from api.app import create_app
+
+    document = json.dumps(create_app().openapi(), indent=2, ensure_ascii=False) + "\n"
+    if arguments.output:
+        with open(arguments.output, "w", encoding="utf-8") as output:
+            output.write(document)
+    else:
+        sys.stdout.write(document)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

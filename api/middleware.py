@@ -1,0 +1,80 @@
+"""Request ids, the last-resort 500, and an access log that never records PHI.
+
+The log line names the route template (`/v1/clients/{client_id}`), not the
+path, so identifiers and portal tokens in URLs never reach the log; query
+strings and bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import internal_error, log_unexpected
+
+REQUEST_ID_HEADER = "x-request-id"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+log = logging.getLogger("tandem.access")
+
+
+class RequestContext:
+    """Gives each request an id (the caller's `X-Request-ID` if well formed) and logs it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        began = time.perf_counter()
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message.setdefault("headers", []).append(
+                    (REQUEST_ID_HEADER.encode(), request_id.encode())
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            # Answer here rather than re-raise: the server would log the message (PHI).
+            log_unexpected(error, request_id)
+            status = 500
+            if not started:
+                body, media_type = internal_error(scope["path"], request_id)
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", media_type.encode()),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": body})
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "(no route)"
+            log.info(
+                "%s %s %s %.1fms id=%s",
+                scope["method"],
+                template,
+                status,
+                (time.perf_counter() - began) * 1000,
+                request_id,
+            )

@@ -1,0 +1,156 @@
+"""RFC 9457 problem+json for `/v1` and everything outside `/fhir`.
+
+Every error leaves through here: domain errors, request validation and unknown
+routes through the handlers below; unexpected exceptions through
+`api.middleware.RequestContext`, which answers with `internal_error`. A 500
+never carries the exception's text: it is logged (type and stack, not the
+message, which may hold PHI) under the request id, and the body gives that id.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.errors import FieldProblem, TandemError
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://tandem.dev/problems/"
+
+log = logging.getLogger("tandem.errors")
+
+
+class FieldError(BaseModel):
+    pointer: str | None = Field(
+        default=None, description="JSON pointer to the bad member of the request body"
+    )
+    parameter: str | None = Field(
+        default=None, description="the bad query, path or header parameter"
+    )
+    detail: str
+    code: str | None = None
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] = []
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str | None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=PROBLEM_BASE + slug,
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None),
+        errors=errors or [],
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _field_error(problem: FieldProblem) -> FieldError:
+    return FieldError(pointer="#" + problem.pointer, detail=problem.detail, code=problem.code)
+
+
+async def _tandem_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, TandemError)
+    return problem_response(
+        request,
+        error.status,
+        error.title,
+        error.slug,
+        error.detail,
+        [_field_error(p) for p in error.errors],
+    )
+
+
+def _validation_field(error: dict[str, Any]) -> FieldError:
+    location = [str(part) for part in error.get("loc", ())]
+    message = error.get("msg", "invalid")
+    if location and location[0] == "body":
+        return FieldError(
+            pointer="#/" + "/".join(location[1:]), detail=message, code=error.get("type")
+        )
+    name = location[1] if len(location) > 1 else (location[0] if location else None)
+    return FieldError(parameter=name, detail=message, code=error.get("type"))
+
+
+async def _request_validation(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    fields = [_validation_field(e) for e in error.errors()]
+    return problem_response(
+        request,
+        422,
+        "Invalid input",
+        "invalid-input",
+        f"{len(fields)} field(s) are invalid",
+        fields,
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed"}
+    title = titles.get(error.status_code, "Error")
+    slug = title.lower().replace(" ", "-")
+    detail = error.detail if isinstance(error.detail, str) else None
+    if error.status_code == 404 and detail == "Not Found":
+        detail = f"nothing at {request.url.path}"
+    return problem_response(
+        request, error.status_code, title, slug, detail, headers=getattr(error, "headers", None)
+    )
+
+
+def internal_error(path: str, request_id: str) -> tuple[bytes, str]:
+    """The body and media type of a 500: a generic message and the request id, nothing more."""
+    body = Problem(
+        type=PROBLEM_BASE + "internal-error",
+        title="Internal error",
+        status=500,
+        detail=(
+            f"Something went wrong on our side. Quote request id {request_id} when reporting it."
+        ),
+        instance=path,
+        request_id=request_id,
+    )
+    return body.model_dump_json(exclude_none=True).encode(), PROBLEM_JSON
+
+
+def log_unexpected(error: BaseException, request_id: str) -> None:
+    """Log an unexpected exception by type and stack only: its message may hold PHI."""
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    log.error("unhandled %s in request %s\n%s", type(error).__name__, request_id, frames)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TandemError, _tandem_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,65 @@
+"""Configuration, read once from `TANDEM_*` environment variables.
+
+Use `get_settings()`; nothing reads the environment at import time, and tests
+build their own `Settings(...)` or clear the cache.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SIGNING_KEY = "tandem-development-key-do-not-use-in-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TANDEM_", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="'production' refuses development defaults such as the signing key",
+    )
+    database_url: str = Field(
+        default="sqlite:///./tandem.db",
+        description="SQLAlchemy URL: the embedded SQLite file by default, or "
+        "postgresql+psycopg://user:password@host/db",
+    )
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="apply pending migrations at start-up; unset means yes for SQLite and no "
+        "elsewhere (run `tandem db upgrade` once per deploy instead)",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="the address clients reach Tandem at"
+    )
+    signing_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SIGNING_KEY), description="key for signing tokens"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.environment == "production":
+            key = self.signing_key.get_secret_value()
+            if key == DEVELOPMENT_SIGNING_KEY or len(key) < 32:
+                raise ValueError(
+                    "TANDEM_SIGNING_KEY must be set to a secret of at least 32 characters "
+                    "in production"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def migrate_on_start(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
