@@ -30,6 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     upgrade.set_defaults(run=_db_upgrade)
     current = db_commands.add_parser("current", help="print the schema revision and the newest one")
     current.set_defaults(run=_db_current)
+    revision = db_commands.add_parser(
+        "revision", help="write a new migration from the difference between models and database"
+    )
+    revision.add_argument("-m", "--message", required=True)
+    revision.set_defaults(run=_db_revision)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.add_argument("--output", help="write to this file instead of standard output")
@@ -78,6 +83,20 @@ def _db_current(_arguments: argparse.Namespace) -> int:
     current, head = current_revision(engine), head_revision(engine)
     print(f"current: {current or '(empty database)'}\nhead:    {head}")
     return 0 if current == head else 1
+
+
+def _db_revision(arguments: argparse.Namespace) -> int:
+    from alembic import command
+
+    from api.persistence import make_engine
+    from api.persistence.migrations import alembic_config, is_current
+
+    engine = make_engine(get_settings().database_url)
+    if not is_current(engine):
+        print("the database is not at the newest revision: run `tandem db upgrade` first")
+        return 1
+    command.revision(alembic_config(engine), message=arguments.message, autogenerate=True)
+    return 0
 
 
 def _openapi(arguments: argparse.Namespace) -> int:

@@ -142,7 +142,7 @@ def _cross_check(definition: QuestionnaireDefinition, spec: ScoringSpec) -> list
                 defects.append(
                     f"scale '{scale.code}': item '{link_id}' is not in the Questionnaire"
                 )
-            elif item.ordinal_range() is None:
+            elif item.value_range is None:
                 defects.append(
                     f"scale '{scale.code}': item '{link_id}' has no numeric values "
                     "(ordinalValue on every option, or min and max)"

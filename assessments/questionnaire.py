@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
@@ -112,9 +113,24 @@ class ItemDefinition:
         return VALUE_KEYS_BY_TYPE.get(self.type, frozenset())
 
     def option_for(self, value_key: str, value: Any) -> AnswerOption | None:
-        return next((o for o in self.options if o.matches(value_key, value)), None)
+        """The option an answer chose, looked up by code (codings) or value."""
+        if value_key == "valueCoding":
+            code = value.get("code") if isinstance(value, dict) else None
+            candidates = self._options_by_code.get(code, ()) if isinstance(code, str) else ()
+        else:
+            candidates = self.options
+        return next((o for o in candidates if o.matches(value_key, value)), None)
 
-    def ordinal_range(self) -> tuple[Decimal, Decimal] | None:
+    @cached_property
+    def _options_by_code(self) -> dict[str, tuple[AnswerOption, ...]]:
+        index: dict[str, list[AnswerOption]] = {}
+        for option in self.options:
+            if option.value_key == "valueCoding" and isinstance(option.value, dict):
+                index.setdefault(option.value.get("code"), []).append(option)
+        return {code: tuple(options) for code, options in index.items()}
+
+    @cached_property
+    def value_range(self) -> tuple[Decimal, Decimal] | None:
         """The lowest and highest numeric value an answer to this item can carry."""
         if self.options:
             ordinals = [o.ordinal for o in self.options]

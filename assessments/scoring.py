@@ -111,29 +111,37 @@ def score_response(instrument: Instrument, response: Any) -> ScoredResponse:
         )
     if problems:
         raise InvalidResponse(problems)
-    values = item_values(instrument.definition, response)
+    answers = first_answers(response)
     return ScoredResponse(
         instrument=instrument.canonical,
-        scores=tuple(_score_scales(instrument.scoring, instrument.definition, values)),
-        flags=tuple(_raise_flags(instrument.scoring, response)),
+        scores=tuple(_score_scales(instrument, item_values(instrument.definition, answers))),
+        flags=tuple(_raise_flags(instrument.scoring, answers)),
     )
 
 
+def first_answers(response: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The first answer of the first occurrence of each answered item, by linkId."""
+    answers: dict[str, dict[str, Any]] = {}
+    for link_id, answer in _walk_answers(response.get("item", [])):
+        if isinstance(link_id, str):
+            answers.setdefault(link_id, answer)
+    return answers
+
+
 def item_values(
-    definition: QuestionnaireDefinition, response: dict[str, Any]
+    definition: QuestionnaireDefinition, answers: Mapping[str, dict[str, Any]]
 ) -> dict[str, Fraction]:
-    """The numeric value of each answered question, by linkId (first answer, first occurrence).
+    """The numeric value of each answered question, by linkId.
 
     Choice answers take the ordinal weight of the Questionnaire's matching
     option; numbers count as themselves; booleans as 1 and 0.
     """
     values: dict[str, Fraction] = {}
-    for link_id, answer in _first_answers(response.get("item", [])):
-        if link_id in values or link_id not in definition.by_link_id:
-            continue
-        value = _numeric(definition, link_id, answer)
-        if value is not None:
-            values[link_id] = value
+    for link_id, answer in answers.items():
+        if link_id in definition.by_link_id:
+            value = _numeric(definition, link_id, answer)
+            if value is not None:
+                values[link_id] = value
     return values
 
 
@@ -155,7 +163,7 @@ def round_half_away(value: Fraction, decimals: int) -> Decimal:
 
 def item_range(definition: QuestionnaireDefinition, link_id: str) -> Range:
     item = definition.by_link_id[link_id]
-    bounds = item.ordinal_range()
+    bounds = item.value_range
     if bounds is None:
         raise ValueError(f"item '{link_id}' has no numeric range (ordinal weights or min/max)")
     return Fraction(bounds[0]), Fraction(bounds[1])
@@ -183,10 +191,8 @@ def _scale_range(
     return low, high
 
 
-def _score_scales(
-    spec: ScoringSpec, definition: QuestionnaireDefinition, values: Mapping[str, Fraction]
-) -> Iterator[ScaleScore]:
-    ranges = scale_ranges(spec, definition)
+def _score_scales(instrument: Instrument, values: Mapping[str, Fraction]) -> Iterator[ScaleScore]:
+    spec, definition, ranges = instrument.scoring, instrument.definition, instrument.ranges
     exact: dict[str, Fraction | None] = {}
     used: dict[str, tuple[str, ...]] = {}
     for scale in spec.scales:
@@ -261,8 +267,7 @@ def _compute(
     return mean, answered, None
 
 
-def _raise_flags(spec: ScoringSpec, response: dict[str, Any]) -> Iterator[Flag]:
-    answers = dict(_first_answers(response.get("item", [])))
+def _raise_flags(spec: ScoringSpec, answers: Mapping[str, dict[str, Any]]) -> Iterator[Flag]:
     private = set(spec.private_items)
     for rule in spec.flags:
         answer = answers.get(rule.item)
@@ -275,7 +280,7 @@ def _raise_flags(spec: ScoringSpec, response: dict[str, Any]) -> Iterator[Flag]:
             yield Flag(rule.code, rule.severity, rule.item, rule.message, rule.item in private)
 
 
-def _first_answers(items: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+def _walk_answers(items: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
     """(linkId, first answer) for every answered item, depth first."""
     if not isinstance(items, list):
         return
@@ -288,8 +293,8 @@ def _first_answers(items: Any) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield item.get("linkId"), answers[0]
             for answer in answers:
                 if isinstance(answer, dict):
-                    yield from _first_answers(answer.get("item"))
-        yield from _first_answers(item.get("item"))
+                    yield from _walk_answers(answer.get("item"))
+        yield from _walk_answers(item.get("item"))
 
 
 def _numeric(

@@ -21,8 +21,9 @@ def postgres_url() -> str | None:
 
 
 @contextmanager
-def fresh_database(directory: Path) -> Iterator[str]:
-    base = postgres_url()
+def fresh_database(directory: Path, postgres: str | None = None) -> Iterator[str]:
+    """An empty database's URL; PostgreSQL (`postgres`, else the environment) in a new schema."""
+    base = postgres or postgres_url()
     if base is None:
         yield f"sqlite:///{directory / f'tandem-{uuid.uuid4().hex[:8]}.db'}"
         return
