@@ -22,6 +22,22 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 log = logging.getLogger("tandem.access")
 
 
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template; never the raw path, which may hold ids or tokens."""
+    route = scope.get("route")
+    if route is None and scope.get("endpoint") is not None:
+        app = scope.get("app")
+        route = next(
+            (
+                r
+                for r in getattr(app, "routes", ())
+                if getattr(r, "endpoint", None) is scope["endpoint"]
+            ),
+            None,
+        )
+    return getattr(route, "path", None) or "(no route)"
+
+
 class RequestContext:
     """Gives each request an id (the caller's `X-Request-ID` if well formed) and logs it."""
 
@@ -68,8 +84,7 @@ class RequestContext:
                 )
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "(no route)"
+            template = _route_template(scope)
             log.info(
                 "%s %s %s %.1fms id=%s",
                 scope["method"],

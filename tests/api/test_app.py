@@ -174,6 +174,16 @@ def test_the_access_log_names_route_templates_not_paths(http, caplog):
     assert "bad id" not in line  # a malformed caller id is replaced, not echoed
 
 
+def test_the_access_log_never_echoes_an_unmatched_path(http, caplog):
+    caplog.set_level(logging.INFO, logger="tandem.access")
+    http.get("/portal/s3cr3t-t0ken")
+    http.get("/docs")
+    lines = [record.getMessage() for record in caplog.records[-2:]]
+    assert lines[0].startswith("GET (no route) 404 ")
+    assert lines[1].startswith("GET /docs 200 ")
+    assert "s3cr3t" not in caplog.text
+
+
 def test_docs_are_served(http):
     assert http.get("/docs").status_code == 200
     assert http.get("/openapi.json").json()["info"]["title"] == "Tandem"
