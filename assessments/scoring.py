@@ -50,20 +50,6 @@ class ScaleScore:
     items_used: tuple[str, ...]
     unscored_reason: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scale": self.scale,
-            "label": self.label,
-            "value": self.value,
-            "min": self.min,
-            "max": self.max,
-            "band": self.band,
-            "band_label": self.band_label,
-            "interpretation": self.interpretation,
-            "items_used": list(self.items_used),
-            "unscored_reason": self.unscored_reason,
-        }
-
 
 @dataclass(frozen=True)
 class Flag:
@@ -74,15 +60,6 @@ class Flag:
     item: str
     message: str
     private: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "item": self.item,
-            "message": self.message,
-            "private": self.private,
-        }
 
 
 @dataclass(frozen=True)

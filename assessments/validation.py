@@ -54,14 +54,6 @@ class Problem:
     message: str
     link_id: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "link_id": self.link_id,
-            "location": self.location,
-            "message": self.message,
-        }
-
 
 class InvalidResponse(ValueError):
     """A response failed validation; `problems` holds every problem found."""

@@ -49,6 +49,22 @@ def scope_to_clinic(session: Session, clinic_id: uuid.UUID) -> None:
 
 
 @contextmanager
+def acting_for(session: Session, clinic_id: uuid.UUID) -> Iterator[Session]:
+    """Scope an unscoped session to one clinic for a block (system jobs visiting each clinic).
+
+    Pending rows are flushed on leaving, while the clinic is still in scope.
+    """
+    if session.info.get(_CLINIC) is not None:
+        raise TenancyError("this session is already scoped to a clinic")
+    session.info[_CLINIC] = clinic_id
+    try:
+        yield session
+        session.flush()
+    finally:
+        session.info.pop(_CLINIC, None)
+
+
+@contextmanager
 def across_clinics(session: Session) -> Iterator[Session]:
     """Lift the clinic filter for a system job. Never use it on a request's behalf."""
     session.info[_ACROSS] = True

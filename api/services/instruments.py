@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 import assessments
 from api.errors import NotFound
-from api.persistence.tenancy import across_clinics, scope_to_clinic
+from api.persistence.tenancy import across_clinics, acting_for
 from schemas import Clinic, Instrument, InstrumentSource
 
 
@@ -41,11 +41,8 @@ def install_builtins_everywhere(session: Session) -> int:
         clinic_ids = list(session.exec(select(Clinic.id)))
     added = 0
     for clinic_id in clinic_ids:
-        session.info.pop("clinic_id", None)
-        scope_to_clinic(session, clinic_id)
-        added += len(install_builtins(session))
-        session.flush()
-    session.info.pop("clinic_id", None)
+        with acting_for(session, clinic_id):
+            added += len(install_builtins(session))
     return added
 
 

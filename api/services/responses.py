@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -79,7 +79,7 @@ def record_response(
         status=ResponseStatus(status),
         authored=authored,
         questionnaire_response=document,
-        flags=[flag.as_dict() for flag in scored.flags] if scored else [],
+        flags=[asdict(flag) for flag in scored.flags] if scored else [],
         replaces_id=replaces.id if replaces else None,
     )
     document["id"] = str(response.id)

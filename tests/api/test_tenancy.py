@@ -7,7 +7,13 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from api.persistence import ClinicSession, TenancyError, across_clinics, scope_to_clinic
+from api.persistence import (
+    ClinicSession,
+    TenancyError,
+    across_clinics,
+    acting_for,
+    scope_to_clinic,
+)
 from schemas import Assignment, Client, Clinic, CoupleMember, Instrument
 from tests.api.factories import clinic_session, make_client, make_couple
 
@@ -128,3 +134,14 @@ def test_across_clinics_is_explicit_and_ends_with_its_block(engine, two_clinics)
         assert {c.id for c in ours + theirs} <= everyone
         with pytest.raises(TenancyError):
             system.exec(select(Client)).all()
+
+
+def test_acting_for_scopes_a_system_session_for_one_block(engine, two_clinics):
+    session, ours, other, theirs = two_clinics
+    with ClinicSession(engine) as system:
+        with acting_for(system, other.clinic_id):
+            assert {c.id for c in system.exec(select(Client))} == {c.id for c in theirs}
+            system.add(Client(name="B3"))
+        assert system.clinic_id is None
+        system.commit()
+    assert session.exec(select(func.count()).select_from(Client)).one() == len(ours)

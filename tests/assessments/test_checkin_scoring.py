@@ -8,6 +8,8 @@ A yes to the safety item raises a private, high-severity `safety` flag.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from assessments import private_link_ids, score_response
@@ -79,7 +81,7 @@ def test_check_in_scores_match_hand_computation(answers, expected):
 
 def test_safety_yes_raises_a_private_high_severity_flag():
     result = score_response(CHECK_IN, checkin_response(safety=True))
-    assert [f.as_dict() for f in result.flags] == [
+    assert [asdict(f) for f in result.flags] == [
         {
             "code": "safety",
             "severity": "high",
