@@ -19,7 +19,7 @@ from assessments.catalogue import (
 )
 from assessments.privacy import private_link_ids, redact_private
 from assessments.questionnaire import QuestionnaireDefinition
-from assessments.scoring import Flag, ScaleScore, ScoredResponse, score_response
+from assessments.scoring import Flag, ScaleScore, ScoredResponse, raise_flags, score_response
 from assessments.spec import ScoringSpec
 from assessments.validation import InvalidResponse, Problem, validate_response
 
@@ -36,6 +36,7 @@ __all__ = [
     "builtin_instruments",
     "load_builtin",
     "private_link_ids",
+    "raise_flags",
     "redact_private",
     "score_response",
     "validate_response",

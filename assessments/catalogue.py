@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from assessments.questionnaire import QuestionnaireDefinition, QuestionnaireError
+from assessments.answers import plain_value
+from assessments.questionnaire import ItemDefinition, QuestionnaireDefinition, QuestionnaireError
 from assessments.scoring import Range, scale_ranges
 from assessments.spec import ScoringSpec
 
@@ -152,12 +153,30 @@ def _cross_check(definition: QuestionnaireDefinition, spec: ScoringSpec) -> list
                 defects.append(f"scale '{scale.code}': scale '{code}' must be defined before it")
         seen.add(scale.code)
     for rule in spec.flags:
-        if rule.item not in definition.by_link_id:
+        item = definition.by_link_id.get(rule.item)
+        if item is None:
             defects.append(f"flag '{rule.code}': item '{rule.item}' is not in the Questionnaire")
+        elif not _can_equal(item, rule.equals):
+            defects.append(
+                f"flag '{rule.code}': item '{rule.item}' ({item.type}) can never be "
+                f"answered {rule.equals!r}"
+            )
     for link_id in spec.private_items:
         if link_id not in definition.by_link_id:
             defects.append(f"private item '{link_id}' is not in the Questionnaire")
     return defects
+
+
+def _can_equal(item: ItemDefinition, value: bool | int | str) -> bool:
+    """Whether some answer to `item` gives `value` (a coding gives its code)."""
+    if item.type == "boolean":
+        return isinstance(value, bool)
+    if item.options:
+        given = [plain_value(o.value_key, o.value) for o in item.options]
+        return any(type(g) is type(value) and g == value for g in given)
+    if item.type == "integer":
+        return type(value) is int
+    return item.type in ("string", "text") and isinstance(value, str)
 
 
 def _check_bands(spec: ScoringSpec, ranges: dict[str, Range]) -> list[str]:

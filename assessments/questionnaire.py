@@ -14,6 +14,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
+from assessments.answers import value_entry
+
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
@@ -88,9 +90,7 @@ class ItemDefinition:
     text: str | None
     required: bool
     repeats: bool
-    read_only: bool
     options: tuple[AnswerOption, ...]
-    answer_value_set: str | None
     enable_when: tuple[EnableWhen, ...]
     enable_behavior: str  # "all" or "any"
     min_value: Any
@@ -100,6 +100,13 @@ class ItemDefinition:
     max_decimal_places: int | None
     children: tuple[ItemDefinition, ...]
     parent: str | None = field(default=None, compare=False)
+
+    @cached_property
+    def descendants(self) -> frozenset[str]:
+        """The linkIds of every item below this one."""
+        return frozenset(
+            link_id for child in self.children for link_id in (child.link_id, *child.descendants)
+        )
 
     @property
     def is_question(self) -> bool:
@@ -210,27 +217,28 @@ def _optional_str(value: Any) -> str | None:
 
 
 def _extension_value(element: dict, url: str) -> Any:
-    for extension in element.get("extension", []) or []:
+    extensions = element.get("extension")
+    for extension in extensions if isinstance(extensions, list) else ():
         if isinstance(extension, dict) and extension.get("url") == url:
-            for key, value in extension.items():
-                if key.startswith("value"):
-                    return value
+            entry = value_entry(extension)
+            return entry[1] if entry else None
     return None
 
 
-def _value_entry(element: dict, prefix: str) -> tuple[str, Any] | None:
-    entries = [(k, v) for k, v in element.items() if k.startswith(prefix) and k != prefix]
-    return entries[0] if len(entries) == 1 else None
+def _list(raw: Any, what: str, defects: list[str]) -> list[Any]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        defects.append(f"{what} must be a list")
+        return []
+    return raw
 
 
 def _read_items(
     raw_items: Any, pointer: str, parent: str | None, defects: list[str]
 ) -> tuple[ItemDefinition, ...]:
-    if not isinstance(raw_items, list):
-        defects.append(f"{pointer}: item must be a list")
-        return ()
     items = []
-    for index, raw in enumerate(raw_items):
+    for index, raw in enumerate(_list(raw_items, f"{pointer}: item", defects)):
         item = _read_item(raw, f"{pointer}/{index}", parent, defects)
         if item is not None:
             items.append(item)
@@ -251,55 +259,108 @@ def _read_item(
     if item_type not in ITEM_TYPES:
         defects.append(f"item '{link_id}': unknown type {item_type!r}")
         return None
-
-    options = []
-    for option_index, option in enumerate(raw.get("answerOption", []) or []):
-        entry = _value_entry(option, "value") if isinstance(option, dict) else None
-        if entry is None:
-            defects.append(f"item '{link_id}': answerOption {option_index} needs one value[x]")
-            continue
-        ordinal = _extension_value(option, ORDINAL_VALUE)
-        if ordinal is None:
-            ordinal = _extension_value(option, ITEM_WEIGHT)
-        if ordinal is None and entry[0] == "valueCoding":
-            ordinal = _extension_value(entry[1], ORDINAL_VALUE)
-            if ordinal is None:
-                ordinal = _extension_value(entry[1], ITEM_WEIGHT)
-        options.append(
-            AnswerOption(entry[0], entry[1], None if ordinal is None else Decimal(str(ordinal)))
-        )
-
-    conditions = []
-    for condition_index, condition in enumerate(raw.get("enableWhen", []) or []):
-        entry = _value_entry(condition, "answer") if isinstance(condition, dict) else None
-        operator = condition.get("operator") if isinstance(condition, dict) else None
-        question = condition.get("question") if isinstance(condition, dict) else None
-        if entry is None or operator not in ENABLE_WHEN_OPERATORS or not isinstance(question, str):
-            defects.append(
-                f"item '{link_id}': enableWhen {condition_index} needs question, a known "
-                "operator and one answer[x]"
-            )
-            continue
-        conditions.append(EnableWhen(question, operator, entry[0], entry[1]))
-
-    children = _read_items(raw.get("item", []) or [], f"{pointer}/item", link_id, defects)
-    max_length = raw.get("maxLength")
+    where = f"item '{link_id}'"
     return ItemDefinition(
         link_id=link_id,
         type=item_type,
         text=_optional_str(raw.get("text")),
         required=raw.get("required") is True,
         repeats=raw.get("repeats") is True,
-        read_only=raw.get("readOnly") is True,
-        options=tuple(options),
-        answer_value_set=_optional_str(raw.get("answerValueSet")),
-        enable_when=tuple(conditions),
+        options=_read_options(raw.get("answerOption"), where, defects),
+        enable_when=_read_conditions(raw.get("enableWhen"), where, defects),
         enable_behavior="any" if raw.get("enableBehavior") == "any" else "all",
-        min_value=_extension_value(raw, MIN_VALUE),
-        max_value=_extension_value(raw, MAX_VALUE),
-        min_length=_extension_value(raw, MIN_LENGTH),
-        max_length=max_length if isinstance(max_length, int) else None,
-        max_decimal_places=_extension_value(raw, MAX_DECIMAL_PLACES),
-        children=children,
+        min_value=_bound(raw, MIN_VALUE, item_type, where, defects),
+        max_value=_bound(raw, MAX_VALUE, item_type, where, defects),
+        min_length=_count(_extension_value(raw, MIN_LENGTH), f"{where}: minLength", defects),
+        max_length=_count(raw.get("maxLength"), f"{where}: maxLength", defects),
+        max_decimal_places=_count(
+            _extension_value(raw, MAX_DECIMAL_PLACES), f"{where}: maxDecimalPlaces", defects
+        ),
+        children=_read_items(raw.get("item"), f"{pointer}/item", link_id, defects),
         parent=parent,
     )
+
+
+def _read_options(raw: Any, where: str, defects: list[str]) -> tuple[AnswerOption, ...]:
+    options = []
+    for index, option in enumerate(_list(raw, f"{where}: answerOption", defects)):
+        entry = value_entry(option)
+        if entry is None:
+            defects.append(f"{where}: answerOption {index} needs one value[x]")
+            continue
+        key, value = entry
+        if key == "valueCoding" and not (
+            isinstance(value, dict) and isinstance(value.get("code"), str)
+        ):
+            defects.append(f"{where}: answerOption {index} needs a Coding with a code")
+            continue
+        weight = _weight(option)
+        if weight is None and key == "valueCoding":
+            weight = _weight(value)
+        ordinal = None
+        if weight is not None:
+            ordinal = _decimal(weight)
+            if ordinal is None:
+                defects.append(f"{where}: answerOption {index} has a non-numeric ordinal value")
+                continue
+        options.append(AnswerOption(key, value, ordinal))
+    return tuple(options)
+
+
+def _weight(element: dict) -> Any:
+    weight = _extension_value(element, ORDINAL_VALUE)
+    return _extension_value(element, ITEM_WEIGHT) if weight is None else weight
+
+
+def _read_conditions(raw: Any, where: str, defects: list[str]) -> tuple[EnableWhen, ...]:
+    conditions = []
+    for index, condition in enumerate(_list(raw, f"{where}: enableWhen", defects)):
+        entry = value_entry(condition, "answer")
+        operator = condition.get("operator") if isinstance(condition, dict) else None
+        question = condition.get("question") if isinstance(condition, dict) else None
+        if entry is None or operator not in ENABLE_WHEN_OPERATORS or not isinstance(question, str):
+            defects.append(
+                f"{where}: enableWhen {index} needs question, a known operator and one answer[x]"
+            )
+            continue
+        conditions.append(EnableWhen(question, operator, entry[0], entry[1]))
+    return tuple(conditions)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() else None
+
+
+def _count(value: Any, what: str, defects: list[str]) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        defects.append(f"{what} must be a whole number of at least 0")
+        return None
+    return value
+
+
+_BOUND_TYPES = {
+    "integer": (int,),
+    "decimal": (int, float),
+    "date": (str,),
+    "dateTime": (str,),
+    "time": (str,),
+}
+
+
+def _bound(raw: dict, url: str, item_type: str, where: str, defects: list[str]) -> Any:
+    value = _extension_value(raw, url)
+    if value is None:
+        return None
+    allowed = _BOUND_TYPES.get(item_type)
+    if allowed is None or isinstance(value, bool) or not isinstance(value, allowed):
+        defects.append(f"{where}: {url.rsplit('/', 1)[-1]} does not fit a {item_type} item")
+        return None
+    return value

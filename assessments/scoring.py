@@ -27,6 +27,7 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import TYPE_CHECKING, Any
 
+from assessments.answers import answers_by_link_id, plain_value, value_entry
 from assessments.questionnaire import QuestionnaireDefinition
 from assessments.spec import Scale, ScoringSpec
 from assessments.validation import WHOLE_STATUSES, InvalidResponse, Problem, validate_response
@@ -92,17 +93,21 @@ def score_response(instrument: Instrument, response: Any) -> ScoredResponse:
     return ScoredResponse(
         instrument=instrument.canonical,
         scores=tuple(_score_scales(instrument, item_values(instrument.definition, answers))),
-        flags=tuple(_raise_flags(instrument.scoring, answers)),
+        flags=_flags(instrument.scoring, answers),
     )
+
+
+def raise_flags(instrument: Instrument, response: dict[str, Any]) -> tuple[Flag, ...]:
+    """The flags a response raises, whatever its status: a safety answer saved in an
+    unfinished check-in must reach the counsellor as surely as a submitted one."""
+    return _flags(instrument.scoring, first_answers(response))
 
 
 def first_answers(response: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The first answer of the first occurrence of each answered item, by linkId."""
-    answers: dict[str, dict[str, Any]] = {}
-    for link_id, answer in _walk_answers(response.get("item", [])):
-        if isinstance(link_id, str):
-            answers.setdefault(link_id, answer)
-    return answers
+    return {
+        link_id: answers[0] for link_id, answers in answers_by_link_id(response.get("item")).items()
+    }
 
 
 def item_values(
@@ -244,41 +249,24 @@ def _compute(
     return mean, answered, None
 
 
-def _raise_flags(spec: ScoringSpec, answers: Mapping[str, dict[str, Any]]) -> Iterator[Flag]:
+def _flags(spec: ScoringSpec, answers: Mapping[str, dict[str, Any]]) -> tuple[Flag, ...]:
     private = set(spec.private_items)
+    raised = []
     for rule in spec.flags:
-        answer = answers.get(rule.item)
-        if answer is None:
-            continue
-        given = next((v for k, v in answer.items() if k.startswith("value")), None)
-        if isinstance(given, dict):
-            given = given.get("code")
+        entry = value_entry(answers.get(rule.item))
+        given = plain_value(*entry) if entry else None
         if type(given) is type(rule.equals) and given == rule.equals:
-            yield Flag(rule.code, rule.severity, rule.item, rule.message, rule.item in private)
-
-
-def _walk_answers(items: Any) -> Iterator[tuple[Any, dict[str, Any]]]:
-    """(linkId, first answer) for every answered item, depth first."""
-    if not isinstance(items, list):
-        return
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        answers = item.get("answer")
-        if isinstance(answers, list):
-            if answers and isinstance(answers[0], dict):
-                yield item.get("linkId"), answers[0]
-            for answer in answers:
-                if isinstance(answer, dict):
-                    yield from _walk_answers(answer.get("item"))
-        yield from _walk_answers(item.get("item"))
+            raised.append(
+                Flag(rule.code, rule.severity, rule.item, rule.message, rule.item in private)
+            )
+    return tuple(raised)
 
 
 def _numeric(
     definition: QuestionnaireDefinition, link_id: str, answer: dict[str, Any]
 ) -> Fraction | None:
     item = definition.by_link_id[link_id]
-    entry = next(((k, v) for k, v in answer.items() if k.startswith("value")), None)
+    entry = value_entry(answer)
     if entry is None:
         return None
     key, value = entry

@@ -91,8 +91,14 @@ class Scale(_Strict):
     @field_validator("min_answered")
     @classmethod
     def _fraction(cls, value: str | None) -> str | None:
-        if value is not None and not 0 < Fraction(value) <= 1:
-            raise ValueError("min_answered must be a share between 0 and 1")
+        if value is None:
+            return None
+        try:
+            share = Fraction(value)
+        except (ValueError, ZeroDivisionError):
+            share = None
+        if share is None or not 0 < share <= 1:
+            raise ValueError("min_answered must be a share between 0 and 1, e.g. '0.8'")
         return value
 
     @model_validator(mode="after")

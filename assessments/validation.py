@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from assessments.answers import answers_by_link_id, value_entry
 from assessments.questionnaire import (
     EnableWhen,
     ItemDefinition,
@@ -100,7 +102,7 @@ def validate_response(
         return problems
     whole = isinstance(status, str) and status in WHOLE_STATUSES
     walker = _Walker(definition, whole=whole, problems=problems)
-    root = _Instance(parent=None, items=items)
+    root = _Instance(parent=None, items=items, scope=None)
     walker.walk_level(definition.items, items, "/item", root, enabled=True)
     return problems
 
@@ -138,38 +140,23 @@ def _check_questionnaire_reference(
 
 @dataclass
 class _Instance:
-    """One occurrence of a group (or the response root, or an answer with children).
+    """One occurrence of a group (or the response root, or an answer holding items).
 
-    `answers_by_link_id` holds, for every question in this instance's subtree,
-    the answers of its first occurrence: the place enableWhen looks first.
+    `scope` holds the linkIds the instance's definition contains (None at the
+    root: all of them). enableWhen looks for a question in the nearest
+    instance whose scope holds it; if that instance did not answer it, it is
+    unanswered, whatever sibling instances said.
     """
 
     parent: _Instance | None
     items: list[Any]
+    scope: frozenset[str] | None
     _index: dict[str, list[dict[str, Any]]] | None = field(default=None, repr=False)
 
-    def answers_for(self, link_id: str) -> list[dict[str, Any]] | None:
+    def answers_for(self, link_id: str) -> list[dict[str, Any]]:
         if self._index is None:
-            self._index = {}
-            _index_answers(self.items, self._index)
-        return self._index.get(link_id)
-
-
-def _index_answers(items: Any, index: dict[str, list[dict[str, Any]]]) -> None:
-    if not isinstance(items, list):
-        return
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        link_id = item.get("linkId")
-        answers = item.get("answer")
-        if isinstance(link_id, str) and isinstance(answers, list) and link_id not in index:
-            index[link_id] = [a for a in answers if isinstance(a, dict)]
-        _index_answers(item.get("item"), index)
-        if isinstance(answers, list):
-            for answer in answers:
-                if isinstance(answer, dict):
-                    _index_answers(answer.get("item"), index)
+            self._index = answers_by_link_id(self.items)
+        return self._index.get(link_id, [])
 
 
 @dataclass
@@ -224,12 +211,16 @@ class _Walker:
             found = occurrences.get(definition.link_id, [])
             item_enabled = enabled and self.is_enabled(definition, instance)
             if len(found) > 1 and not (definition.type == "group" and definition.repeats):
+                why = (
+                    "does not repeat"
+                    if definition.type == "group" or not definition.repeats
+                    else "is a repeating question: give all its answers in one item"
+                )
                 for index, _ in found[1:]:
                     self.add(
                         "repeated-item",
                         f"{pointer}/{index}",
-                        f"item '{definition.link_id}' does not repeat but appears "
-                        f"{len(found)} times",
+                        f"item '{definition.link_id}' {why} but appears {len(found)} times",
                         definition.link_id,
                     )
                 found = found[:1]
@@ -290,7 +281,7 @@ class _Walker:
                         link_id,
                     )
                 return
-            group_instance = _Instance(parent=instance, items=children)
+            group_instance = _Instance(instance, children, definition.descendants)
             self.walk_level(definition.children, children, f"{pointer}/item", group_instance, True)
             if self.whole and definition.required and not _has_answers(item):
                 self.add(
@@ -318,7 +309,7 @@ class _Walker:
                         "invalid-structure", f"{answer_pointer}/item", "must be a list", link_id
                     )
                     continue
-                nested_instance = _Instance(parent=instance, items=nested)
+                nested_instance = _Instance(instance, nested, definition.descendants)
                 self.walk_level(
                     definition.children, nested, f"{answer_pointer}/item", nested_instance, True
                 )
@@ -331,7 +322,7 @@ class _Walker:
                     link_id,
                 )
             else:
-                child_instance = _Instance(parent=instance, items=children)
+                child_instance = _Instance(instance, children, definition.descendants)
                 self.walk_level(
                     definition.children, children, f"{pointer}/item", child_instance, True
                 )
@@ -343,8 +334,8 @@ class _Walker:
         if not isinstance(answer, dict):
             self.add("invalid-structure", pointer, "answer must be a JSON object", link_id)
             return
-        entries = [(k, v) for k, v in answer.items() if k.startswith("value")]
-        if len(entries) != 1:
+        entry = value_entry(answer)
+        if entry is None:
             self.add(
                 "invalid-structure",
                 pointer,
@@ -352,7 +343,7 @@ class _Walker:
                 link_id,
             )
             return
-        key, value = entries[0]
+        key, value = entry
         value_pointer = f"{pointer}/{key}"
         allowed = definition.allowed_value_keys()
         if key not in allowed:
@@ -387,7 +378,7 @@ class _Walker:
         if comparable is not None:
             low = _comparable(key, definition.min_value)
             high = _comparable(key, definition.max_value)
-            if low is not None and comparable < low:
+            if low is not None and _less(comparable, low):
                 self.add(
                     "out-of-range",
                     pointer,
@@ -395,7 +386,7 @@ class _Walker:
                     f"{definition.min_value} of '{link_id}'",
                     link_id,
                 )
-            if high is not None and comparable > high:
+            if high is not None and _less(high, comparable):
                 self.add(
                     "out-of-range",
                     pointer,
@@ -443,24 +434,25 @@ class _Walker:
 
 
 def _nearest_answers(link_id: str, instance: _Instance | None) -> list[dict[str, Any]]:
-    """Answers of the nearest occurrence of `link_id`, from this instance outwards."""
+    """Answers of the nearest occurrence of `link_id`: in the innermost enclosing
+    instance whose definition contains the question, from this instance outwards."""
     while instance is not None:
-        answers = instance.answers_for(link_id)
-        if answers is not None:
-            return answers
+        if instance.scope is None or link_id in instance.scope:
+            return instance.answers_for(link_id)
         instance = instance.parent
     return []
 
 
 def _condition_holds(condition: EnableWhen, answers: list[dict[str, Any]]) -> bool:
-    values = [entry for answer in answers if (entry := _single_value(answer)) is not None]
+    values = [entry for answer in answers if (entry := value_entry(answer)) is not None]
     if condition.operator == "exists":
         return bool(values) == (condition.answer is True)
-    if not values:
-        # An unanswered question satisfies no comparison, `!=` included.
-        return False
     if condition.operator == "!=":
+        # FHIR: "true if no answer has a value equal to" the enableWhen answer, so an
+        # unanswered question satisfies it.
         return not any(_equal(condition, key, value) for key, value in values)
+    if not values:
+        return False
     if condition.operator == "=":
         return any(_equal(condition, key, value) for key, value in values)
     expected = _comparable(condition.answer_key, condition.answer)
@@ -493,11 +485,6 @@ def _equal(condition: EnableWhen, key: str, value: Any) -> bool:
     expected = _comparable(condition.answer_key, condition.answer)
     actual = _comparable(key, value)
     return expected is not None and type(actual) is type(expected) and actual == expected
-
-
-def _single_value(answer: dict[str, Any]) -> tuple[str, Any] | None:
-    entries = [(k, v) for k, v in answer.items() if k.startswith("value")]
-    return entries[0] if len(entries) == 1 else None
 
 
 def _comparable(key: str, value: Any) -> Any:
@@ -533,11 +520,10 @@ def _shape_error(key: str, value: Any) -> str | None:
     if key in ("valueString", "valueUri"):
         return None if isinstance(value, str) and value.strip() else "must be non-empty text"
     if key == "valueDate":
-        return (
-            None if isinstance(value, str) and _DATE.match(value) else "must be a date (YYYY-MM-DD)"
-        )
+        ok = isinstance(value, str) and _DATE.match(value) and _real_day(value)
+        return None if ok else "must be a date (YYYY-MM-DD)"
     if key == "valueDateTime":
-        ok = isinstance(value, str) and _DATE_TIME.match(value)
+        ok = isinstance(value, str) and _DATE_TIME.match(value) and _real_day(value)
         return None if ok else "must be a FHIR dateTime"
     if key == "valueTime":
         return (
@@ -549,6 +535,26 @@ def _shape_error(key: str, value: Any) -> str | None:
     if key in ("valueQuantity", "valueReference", "valueAttachment"):
         return None if isinstance(value, dict) else "must be a JSON object"
     return "is not a value type FHIR allows"
+
+
+def _less(a: Any, b: Any) -> bool:
+    """a < b; ISO dates and times compare on their common precision, so the partial
+    date 2020 is neither below 2020-01-01 nor above 2020-12-31."""
+    if isinstance(a, str) and isinstance(b, str):
+        shared = min(len(a), len(b))
+        return a[:shared] < b[:shared]
+    return bool(a < b)
+
+
+def _real_day(value: str) -> bool:
+    """A full date part must name a day that exists (no 31 February)."""
+    if len(value) < 10:
+        return True
+    try:
+        date.fromisoformat(value[:10])
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(key: str, value: Any) -> str:

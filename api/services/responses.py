@@ -44,6 +44,9 @@ def record_response(
 ) -> RecordedResponse:
     """Validate, score (when whole) and add one response and its scores to `session`.
 
+    Flags (the safety flag) are raised whatever the status, so a yes saved in an
+    unfinished check-in reaches the counsellor too.
+
     Raises `InvalidInput` listing every problem (each with a JSON pointer into
     the response) and `NotFound` for a client outside the session's clinic.
     A correction of a completed response has status `amended` and names the
@@ -72,6 +75,7 @@ def record_response(
             [FieldProblem(p.location, p.message, p.code) for p in problems],
         )
 
+    flags = scored.flags if scored else assessments.raise_flags(definition, document)
     response = Response(
         client_id=client.id,
         assignment_id=assignment_id,
@@ -79,7 +83,7 @@ def record_response(
         status=ResponseStatus(status),
         authored=authored,
         questionnaire_response=document,
-        flags=[asdict(flag) for flag in scored.flags] if scored else [],
+        flags=[asdict(flag) for flag in flags],
         replaces_id=replaces.id if replaces else None,
     )
     document["id"] = str(response.id)

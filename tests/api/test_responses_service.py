@@ -182,3 +182,17 @@ def test_amendment_rules(session, status, replaces_original, message):
             replaces=original if replaces_original else None,
         )
     assert message in [e.detail for e in raised.value.errors]
+
+
+def test_a_saved_unfinished_check_in_keeps_its_safety_flag(session):
+    client = make_client(session)
+    partial = checkin_response(safety=True, status="in-progress")
+    partial["item"] = [i for i in partial["item"] if i["linkId"] == "safety"]
+    recorded = record_response(
+        session,
+        client_id=client.id,
+        instrument=resolve_instrument(session, "weekly-check-in"),
+        questionnaire_response=partial,
+    )
+    assert [f["code"] for f in recorded.response.flags] == ["safety"]
+    assert recorded.response.flags[0]["private"] is True

@@ -177,3 +177,24 @@ def test_released_instrument_files_never_change():
         if d.is_dir()
     }
     assert on_disk == released
+
+
+@pytest.mark.parametrize("share", ["1/0", "abc", "0", "1.5"])
+def test_an_impossible_min_answered_is_refused(documents, share):
+    questionnaire, spec = documents
+    spec["scales"][0]["min_answered"] = share
+    with pytest.raises(InstrumentError, match="min_answered must be a share between 0 and 1"):
+        Instrument.from_documents(questionnaire, spec)
+
+
+def test_a_flag_that_can_never_fire_is_refused():
+    check_in = load_builtin("weekly-check-in")
+    spec = check_in.scoring.model_dump(mode="json")
+    spec["flags"][0]["equals"] = "yes"  # the safety item is boolean: "yes" never matches
+    spec["flags"].append(dict(spec["flags"][0], code="stressed", item="stress", equals=True))
+    with pytest.raises(InstrumentError) as raised:
+        Instrument.from_documents(check_in.questionnaire, spec)
+    assert raised.value.defects == [
+        "flag 'safety': item 'safety' (boolean) can never be answered 'yes'",
+        "flag 'stressed': item 'stress' (choice) can never be answered True",
+    ]

@@ -12,7 +12,7 @@ from dataclasses import asdict
 
 import pytest
 
-from assessments import private_link_ids, score_response
+from assessments import private_link_ids, raise_flags, score_response
 from tests.assessments.builders import CHECK_IN, checkin_response
 
 
@@ -113,3 +113,10 @@ def test_free_text_and_safety_are_private_and_unscored():
         "stress",
         "ritual-kept",
     ]
+
+
+def test_a_saved_unfinished_check_in_still_raises_the_safety_flag():
+    partial = checkin_response(safety=True, status="in-progress")
+    partial["item"] = [i for i in partial["item"] if i["linkId"] in ("balance-rating", "safety")]
+    assert [f.code for f in raise_flags(CHECK_IN, partial)] == ["safety"]
+    assert raise_flags(CHECK_IN, checkin_response(safety=False)) == ()

@@ -570,3 +570,114 @@ def test_the_check_in_safety_message_shows_only_after_a_yes():
     assert [(c.question, c.operator, c.answer) for c in support.enable_when] == [
         ("safety", "=", True)
     ]
+
+
+# Found in review: nearest-occurrence, malformed definitions, operators, dates
+
+
+def test_a_group_instance_without_the_controlling_answer_is_not_enabled_by_a_sibling():
+    response = valid_response()
+    second = item_index(response, "children") + 1
+    # The second child has no age; the first child's age (7) must not enable its school.
+    response["item"][second]["item"] = [q("child-school", {"valueString": "Elm"})]
+    assert validate_response(DEFINITION, response) == [
+        Problem(
+            "not-enabled",
+            f"/item/{second}/item/0",
+            "item 'child-school' is not enabled by the answers given, so it must not be answered",
+            "child-school",
+        )
+    ]
+    response["item"][second]["item"] = []
+    assert validate_response(DEFINITION, response) == []  # and its school is not required
+
+
+def test_a_repeating_question_gives_all_answers_in_one_item():
+    response = valid_response()
+    response["item"].insert(9, q("hobbies", {"valueString": "chess"}))
+    assert validate_response(DEFINITION, response) == [
+        Problem(
+            "repeated-item",
+            "/item/9",
+            "item 'hobbies' is a repeating question: give all its answers in one item but appears 2 times",
+            "hobbies",
+        )
+    ]
+
+
+NOT_EQUAL = {
+    "resourceType": "Questionnaire",
+    "url": URL,
+    "version": "3",
+    "item": [
+        {"linkId": "mood", "type": "choice", "answerOption": [_coding("happy"), _coding("sad")]},
+        {
+            "linkId": "cheer",
+            "type": "string",
+            "required": True,
+            "enableWhen": [
+                {
+                    "question": "mood",
+                    "operator": "!=",
+                    "answerCoding": {"system": MOODS, "code": "sad"},
+                }
+            ],
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("mood", "cheer_required"),
+    [(None, True), ("happy", True), ("sad", False)],
+    ids=["unanswered", "happy", "sad"],
+)
+def test_not_equal_holds_when_no_answer_equals_including_no_answer(mood, cheer_required):
+    # FHIR R4: "!=" is "true if no answer has a value that is equal to the enableWhen answer"
+    items = [q("mood", _coding(mood))] if mood else []
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": f"{URL}|3",
+        "status": "completed",
+        "item": items,
+    }
+    codes = [p.code for p in validate_response(NOT_EQUAL, response)]
+    assert codes == (["required"] if cheer_required else [])
+
+
+@pytest.mark.parametrize(
+    ("visit", "codes"),
+    [
+        ("2026-02-31", ["wrong-type"]),  # no such day
+        ("2024-02-29", []),  # a leap day
+        ("2020", []),  # a partial date overlapping the minimum 2020-01-01 is not below it
+        ("2019-12", ["out-of-range"]),
+    ],
+)
+def test_dates_are_real_days_and_partial_dates_compare_on_their_precision(visit, codes):
+    response = valid_response()
+    replace_answers(response, "visit", {"valueDate": visit})
+    assert [p.code for p in validate_response(DEFINITION, response)] == codes
+
+
+@pytest.mark.parametrize(
+    ("item", "defect"),
+    [
+        ({"linkId": "x", "type": "choice", "answerOption": 5}, "item 'x': answerOption must be a list"),
+        ({"linkId": "x", "type": "choice", "answerOption": [{"valueCoding": "yes"}]},
+         "item 'x': answerOption 0 needs a Coding with a code"),
+        ({"linkId": "x", "type": "choice", "answerOption": [
+            {"valueCoding": {"code": "a"}, "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/ordinalValue", "valueString": "abc"}]}]},
+         "item 'x': answerOption 0 has a non-numeric ordinal value"),
+        ({"linkId": "x", "type": "string", "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/minLength", "valueString": "3"}]},
+         "item 'x': minLength must be a whole number of at least 0"),
+        ({"linkId": "x", "type": "string", "maxLength": -1}, "item 'x': maxLength must be a whole number of at least 0"),
+        ({"linkId": "x", "type": "integer", "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueString": "1"}]},
+         "item 'x': minValue does not fit a integer item"),
+        ({"linkId": "x", "type": "string", "enableWhen": {"question": "name"}}, "item 'x': enableWhen must be a list"),
+    ],
+)  # fmt: skip
+def test_a_malformed_questionnaire_is_refused_not_crashed_on(item, defect):
+    with pytest.raises(QuestionnaireError) as raised:
+        QuestionnaireDefinition.from_fhir({"resourceType": "Questionnaire", "item": [item]})
+    assert raised.value.defects == [defect]
