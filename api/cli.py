@@ -80,7 +80,7 @@ def _db_current(_arguments: argparse.Namespace) -> int:
     from api.persistence.migrations import current_revision, head_revision
 
     engine = make_engine(get_settings().database_url)
-    current, head = current_revision(engine), head_revision(engine)
+    current, head = current_revision(engine), head_revision()
     print(f"current: {current or '(empty database)'}\nhead:    {head}")
     return 0 if current == head else 1
 

@@ -49,6 +49,8 @@ class Problem:
     questionnaire-mismatch, unknown-item, misplaced-item, repeated-item,
     too-many-answers, answer-not-allowed, wrong-type, not-an-option,
     out-of-range, too-long, too-short, too-many-decimals, required, not-enabled.
+    Services checking a response in context add their own codes (e.g. the
+    recording service's subject-mismatch).
     """
 
     code: str

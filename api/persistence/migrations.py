@@ -11,10 +11,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None = None) -> Config:
+    """Alembic's configuration for the scripts in api/migrations, bound to `engine` if given."""
     config = Config()
     config.set_main_option("script_location", str(resources.files("api") / "migrations"))
-    config.attributes["engine"] = engine
+    if engine is not None:
+        config.attributes["engine"] = engine
     return config
 
 
@@ -22,16 +24,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def head_revision(engine: Engine | None = None) -> str | None:
-    """The newest revision among the migration scripts shipped with this version."""
-    return _shipped_head()
-
-
 @cache
-def _shipped_head() -> str | None:
-    config = Config()
-    config.set_main_option("script_location", str(resources.files("api") / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
+def head_revision() -> str | None:
+    """The newest revision among the migration scripts shipped with this version."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -43,4 +39,4 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def is_current(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision(engine)
+    return current_revision(engine) == head_revision()

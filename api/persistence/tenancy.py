@@ -1,13 +1,25 @@
 """Clinic scoping, in one place.
 
-A `ClinicSession` knows the clinic it works for. Every ORM query it runs on a
-clinic-owned table is filtered by that clinic automatically (SQLAlchemy's
-`with_loader_criteria`, added for every statement in `do_orm_execute`), and
-every clinic-owned row it writes is stamped with that clinic. A session with
-no clinic refuses to touch clinic-owned tables at all, unless the caller says
-explicitly that it works across clinics (`across_clinics`), as system jobs
-such as installing built-in instruments do. Forgetting the clinic therefore
-cannot leak rows: the query either is scoped or fails.
+A `ClinicSession` knows the clinic it works for.
+
+- Reads: every ORM statement it runs gets the clinic's criteria for every
+  clinic-owned class (SQLAlchemy's `with_loader_criteria`, added in
+  `do_orm_execute`), wherever the class appears: selected, in `select_from`,
+  joined, aliased, in subqueries, or lazily loaded. The `clinic` table itself
+  shows only the session's own clinic.
+- Writes: a row added to the session is stamped with the clinic at once;
+  flushing refuses new, changed or deleted rows of another clinic, and a
+  change of `clinic_id`.
+- What the criteria cannot reach is refused: statements naming clinic-owned
+  tables through Core (`Client.__table__`) or raw SQL (`text()`), INSERT
+  statements and bulk-save methods, and UPDATEs that set `clinic_id`.
+
+A session with no clinic may read clinics but refuses clinic-owned rows,
+unless a system job says explicitly that it works across clinics
+(`across_clinics`) or for one clinic at a time (`acting_for`). Forgetting the
+clinic therefore cannot leak or plant rows: the statement is scoped or fails.
+`session.connection()` hands out the raw connection and is outside this
+contract; nothing in Tandem's request path uses it.
 """
 
 from __future__ import annotations
@@ -16,14 +28,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import event, inspect
+from sqlalchemy import Table, event, inspect
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
-from sqlalchemy.sql.util import find_tables
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import TextClause
 from sqlmodel import Session
 from sqlmodel.main import default_registry
 
+from schemas import Clinic
 from schemas.base import ClinicOwned
 
 _CLINIC = "clinic_id"
@@ -39,6 +53,18 @@ class ClinicSession(Session):
     def clinic_id(self) -> uuid.UUID | None:
         return self.info.get(_CLINIC)
 
+    def bulk_save_objects(self, *arguments: Any, **options: Any) -> None:
+        _refuse_bulk(self, "bulk_save_objects")
+        super().bulk_save_objects(*arguments, **options)
+
+    def bulk_insert_mappings(self, *arguments: Any, **options: Any) -> None:
+        _refuse_bulk(self, "bulk_insert_mappings")
+        super().bulk_insert_mappings(*arguments, **options)
+
+    def bulk_update_mappings(self, *arguments: Any, **options: Any) -> None:
+        _refuse_bulk(self, "bulk_update_mappings")
+        super().bulk_update_mappings(*arguments, **options)
+
 
 def scope_to_clinic(session: Session, clinic_id: uuid.UUID) -> None:
     """From now on `session` reads and writes only `clinic_id`'s rows."""
@@ -52,15 +78,19 @@ def scope_to_clinic(session: Session, clinic_id: uuid.UUID) -> None:
 def acting_for(session: Session, clinic_id: uuid.UUID) -> Iterator[Session]:
     """Scope an unscoped session to one clinic for a block (system jobs visiting each clinic).
 
-    Pending rows are flushed on leaving, while the clinic is still in scope.
+    The identity map is emptied on entry and exit so no row crosses between
+    blocks; pending rows are flushed on a clean exit and discarded on an error.
     """
     if session.info.get(_CLINIC) is not None:
         raise TenancyError("this session is already scoped to a clinic")
+    session.flush()
+    session.expunge_all()
     session.info[_CLINIC] = clinic_id
     try:
         yield session
         session.flush()
     finally:
+        session.expunge_all()
         session.info.pop(_CLINIC, None)
 
 
@@ -88,45 +118,91 @@ def _clinic_owned_tables(_mapper_count: int) -> tuple[type[ClinicOwned], ...]:
     )
 
 
-def _touches_clinic_rows(state: ORMExecuteState) -> bool:
-    """Whether the statement reads any clinic-owned table, in its columns, FROM or joins."""
-    owned = {table.__table__ for table in _clinic_owned_tables(len(default_registry.mappers))}
-    if any(issubclass(mapper.class_, ClinicOwned) for mapper in state.all_mappers):
-        return True
-    found = find_tables(
-        state.statement, check_columns=True, include_aliases=True, include_joins=True
-    )
-    return any(table in owned for table in found)
+def _owned() -> tuple[type[ClinicOwned], ...]:
+    return _clinic_owned_tables(len(default_registry.mappers))
+
+
+def _clinic_tables(statement: Any, owned: set[Table]) -> tuple[set[Table], set[Table]]:
+    """The clinic-owned tables a statement names: (through ORM entities, only bare).
+
+    The criteria reach a table wherever its ORM entity appears; a table named
+    only through Core (`Client.__table__`) is out of their reach.
+    """
+    entity, named = set(), set()
+    for element in visitors.iterate(statement):
+        table = element if isinstance(element, Table) else getattr(element, "table", None)
+        if isinstance(table, Table) and table in owned:
+            named.add(table)
+            if "parententity" in getattr(element, "_annotations", {}):
+                entity.add(table)
+    return entity, named - entity
+
+
+def _sets_clinic(statement: Any, parameters: Any) -> bool:
+    """Whether an UPDATE assigns clinic_id, in its VALUES or in bulk parameter rows."""
+    keys = [getattr(column, "key", column) for column in getattr(statement, "_values", None) or {}]
+    rows = parameters if isinstance(parameters, list) else [parameters or {}]
+    keys += [key for row in rows if isinstance(row, dict) for key in row]
+    return "clinic_id" in keys
+
+
+def _refuse(message: str) -> NoReturn:
+    raise TenancyError(message)
+
+
+def _refuse_bulk(session: Session, method: str) -> None:
+    if not session.info.get(_ACROSS):
+        _refuse(f"{method} bypasses clinic scoping; add rows to the session instead")
 
 
 @event.listens_for(ClinicSession, "do_orm_execute")
-def _scope_queries(state: ORMExecuteState) -> None:
-    if not (state.is_select or state.is_update or state.is_delete):
-        return
-    if state.is_column_load or state.is_relationship_load:
-        return  # the criteria of the parent statement already travel with these
+def _scope_statements(state: ORMExecuteState) -> None:
     session = state.session
     if session.info.get(_ACROSS):
         return
+    if state.is_column_load or state.is_relationship_load:
+        return  # the criteria of the parent statement already travel with these
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        _refuse("raw SQL (text()) cannot be scoped to a clinic; use ORM statements")
+    entity, bare = _clinic_tables(statement, {cls.__table__ for cls in _owned()})
+    if bare:
+        _refuse("Core statements on clinic-owned tables cannot be scoped; use the ORM classes")
+    reached = entity or any(issubclass(m.class_, ClinicOwned) for m in state.all_mappers)
+    if state.is_insert and reached:
+        _refuse("INSERT statements bypass clinic stamping; add rows to the session instead")
+    if state.is_update and _sets_clinic(statement, state.parameters):
+        _refuse("rows cannot move to another clinic")
+
     clinic_id = session.info.get(_CLINIC)
     if clinic_id is None:
-        if _touches_clinic_rows(state):
-            raise TenancyError("query on clinic-owned rows from a session with no clinic")
+        if reached:
+            _refuse("query on clinic-owned rows from a session with no clinic")
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
         return
     # Criteria for every clinic-owned class: each applies wherever its table appears
-    # (selected, in select_from, joined, aliased, or lazily loaded) and is a no-op elsewhere.
-    state.statement = state.statement.options(
+    # and is a no-op elsewhere.
+    state.statement = statement.options(
+        with_loader_criteria(Clinic, lambda cls: cls.id == clinic_id, include_aliases=True),
         *(
             with_loader_criteria(
                 table, lambda cls: cls.clinic_id == clinic_id, include_aliases=True
             )
-            for table in _clinic_owned_tables(len(default_registry.mappers))
-        )
+            for table in _owned()
+        ),
     )
 
 
+@event.listens_for(ClinicSession, "transient_to_pending")
+def _stamp_on_add(session: Session, row: Any) -> None:
+    clinic_id = session.info.get(_CLINIC)
+    if isinstance(row, ClinicOwned) and row.clinic_id is None and clinic_id is not None:
+        row.clinic_id = clinic_id
+
+
 @event.listens_for(ClinicSession, "before_flush")
-def _stamp_writes(session: Session, _context: Any, _instances: Any) -> None:
+def _check_writes(session: Session, _context: Any, _instances: Any) -> None:
     if session.info.get(_ACROSS):
         return
     clinic_id = session.info.get(_CLINIC)
@@ -134,11 +210,13 @@ def _stamp_writes(session: Session, _context: Any, _instances: Any) -> None:
         if not isinstance(row, ClinicOwned):
             continue
         if row.clinic_id is None:
-            if clinic_id is None:
-                raise TenancyError(f"new {type(row).__name__} with no clinic to belong to")
-            row.clinic_id = clinic_id
-        elif row.clinic_id != clinic_id:
-            raise TenancyError(f"new {type(row).__name__} belongs to another clinic")
-    for row in session.dirty:
-        if isinstance(row, ClinicOwned) and inspect(row).attrs.clinic_id.history.has_changes():
-            raise TenancyError(f"{type(row).__name__} cannot move to another clinic")
+            _refuse(f"new {type(row).__name__} with no clinic to belong to")
+        if row.clinic_id != clinic_id:
+            _refuse(f"new {type(row).__name__} belongs to another clinic")
+    for row in (*session.dirty, *session.deleted):
+        if not isinstance(row, ClinicOwned):
+            continue
+        if inspect(row).attrs.clinic_id.history.has_changes():
+            _refuse(f"{type(row).__name__} cannot move to another clinic")
+        if row.clinic_id != clinic_id:
+            _refuse(f"{type(row).__name__} of another clinic cannot be changed here")

@@ -42,9 +42,9 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path):
         command.downgrade(alembic_config(engine), "base")
         assert set(inspect(engine).get_table_names()) == {"alembic_version"}
         upgrade(engine)
-        assert current_revision(engine) == head_revision(engine)
+        assert current_revision(engine) == head_revision()
         engine.dispose()
 
 
 def test_the_run_database_is_at_head(engine):
-    assert current_revision(engine) == head_revision(engine)
+    assert current_revision(engine) == head_revision()

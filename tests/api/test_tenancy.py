@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
-from sqlalchemy import func, update
+from sqlalchemy import exists, func, insert, text, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -145,3 +147,88 @@ def test_acting_for_scopes_a_system_session_for_one_block(engine, two_clinics):
         assert system.clinic_id is None
         system.commit()
     assert session.exec(select(func.count()).select_from(Client)).one() == len(ours)
+    assert set(other.exec(select(Client.name))) == {"B1", "B2", "B3"}
+
+
+def test_acting_for_forgets_rows_between_blocks_and_drops_a_failed_blocks_rows(engine, two_clinics):
+    session, _ours, other, theirs = two_clinics
+    with ClinicSession(engine) as system:
+        with acting_for(system, other.clinic_id):
+            system.exec(select(Client)).all()  # B's rows enter the identity map
+        with acting_for(system, session.clinic_id):
+            assert system.get(Client, theirs[0].id) is None
+        with pytest.raises(ValueError), acting_for(system, session.clinic_id):
+            system.add(Client(name="half-written"))
+            raise ValueError("the job failed")
+        with acting_for(system, other.clinic_id):
+            system.flush()
+        system.commit()
+    assert "half-written" not in set(other.exec(select(Client.name)))
+    assert "half-written" not in set(session.exec(select(Client.name)))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        lambda: select(exists(select(Client.id).where(Client.name == "B1"))),
+        lambda: select(Client.name).where(
+            Client.id.in_(select(Client.id).where(Client.name.like("B%")))
+        ),
+        lambda: union_all(select(Client.name), select(Client.name).where(Client.name.like("B%"))),
+        lambda: select(select(Client.name).where(Client.name == "B1").scalar_subquery()),
+        lambda: select(select(Client).cte("everyone").c.name),
+    ],
+    ids=["exists", "in-subquery", "union", "scalar-subquery", "cte"],
+)
+def test_subqueries_are_scoped_too(two_clinics, query):
+    session, *_ = two_clinics
+    found = [value for row in session.execute(query()) for value in row]
+    assert not any(isinstance(v, str) and v.startswith("B") for v in found)
+    assert True not in found  # exists() of B's client is False
+
+
+def test_the_clinic_table_shows_only_the_sessions_clinic(two_clinics):
+    session, _, other, _ = two_clinics
+    assert list(session.exec(select(Clinic.id))) == [session.clinic_id]
+    assert session.get(Clinic, other.clinic_id) is None
+    session.execute(update(Clinic).values(name="renamed"))
+    session.commit()
+    assert other.get(Clinic, other.clinic_id).name == "Another Clinic"
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (lambda: select(Client.__table__.c.name), "Core statements"),
+        (lambda: text("SELECT name FROM client"), "raw SQL"),
+        (lambda: insert(Client).values(name="planted"), "INSERT statements"),
+        (lambda: update(Client).values(clinic_id=uuid.uuid4()), "cannot move"),
+    ],
+    ids=["core-table", "text", "insert", "update-clinic-id"],
+)
+def test_what_the_criteria_cannot_reach_is_refused(session, statement, message):
+    with pytest.raises(TenancyError, match=message):
+        session.execute(statement())
+
+
+def test_bulk_save_is_refused(two_clinics):
+    session, _, other, _ = two_clinics
+    with pytest.raises(TenancyError, match="bulk_save_objects"):
+        session.bulk_save_objects([Client(name="bulk", clinic_id=other.clinic_id)])
+
+
+def test_a_row_of_another_clinic_cannot_be_changed_or_deleted_here(engine, two_clinics):
+    session, _, other, theirs = two_clinics
+    with ClinicSession(engine) as system, across_clinics(system):
+        foreign = system.get(Client, theirs[0].id)
+        system.expunge(foreign)
+    session.add(foreign)  # a detached row of clinic B
+    foreign.name = "renamed by A"
+    with pytest.raises(TenancyError, match="of another clinic cannot be changed"):
+        session.flush()
+    session.rollback()
+    session.delete(session.merge(foreign, load=False))
+    with pytest.raises(TenancyError, match="of another clinic cannot be changed"):
+        session.flush()
+    session.rollback()
+    assert other.get(Client, theirs[0].id).name == "B1"
