@@ -27,7 +27,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, NoReturn
 
 from sqlalchemy import Table, event, inspect
@@ -146,6 +146,20 @@ def _sets_clinic(statement: Any, parameters: Any) -> bool:
     return "clinic_id" in keys
 
 
+@lru_cache(maxsize=4096)
+def _criteria(clinic_id: uuid.UUID, _mapper_count: int) -> tuple[Any, ...]:
+    """The loader criteria for one clinic: one per clinic-owned class, each applying
+    wherever its table appears and a no-op elsewhere. Built once per clinic, as
+    plain expressions: lambdas would be re-analysed on every execution."""
+    return (
+        with_loader_criteria(Clinic, Clinic.id == clinic_id, include_aliases=True),
+        *(
+            with_loader_criteria(table, table.clinic_id == clinic_id, include_aliases=True)
+            for table in _owned()
+        ),
+    )
+
+
 def _refuse(message: str) -> NoReturn:
     raise TenancyError(message)
 
@@ -181,17 +195,7 @@ def _scope_statements(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    # Criteria for every clinic-owned class: each applies wherever its table appears
-    # and is a no-op elsewhere.
-    state.statement = statement.options(
-        with_loader_criteria(Clinic, lambda cls: cls.id == clinic_id, include_aliases=True),
-        *(
-            with_loader_criteria(
-                table, lambda cls: cls.clinic_id == clinic_id, include_aliases=True
-            )
-            for table in _owned()
-        ),
-    )
+    state.statement = statement.options(*_criteria(clinic_id, len(default_registry.mappers)))
 
 
 @event.listens_for(ClinicSession, "transient_to_pending")
