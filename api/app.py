@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api import __version__
-from api.middleware import RequestContext
+from api.middleware import BodyLimit, RequestContext
 from api.persistence import make_engine
 from api.persistence.migrations import is_current
 from api.problems import install_problem_handlers
-from api.routes import health
+from api.routes import assignments, clients, health, instruments, oauth, portal_api, responses
 from api.services.maintenance import prepare_database
 from api.settings import Settings, get_settings
 
@@ -57,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.add_middleware(RequestContext)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: ids and the access log cover every answer
     install_problem_handlers(app)
-    app.include_router(health.router)
+    for module in (health, oauth, clients, instruments, assignments, responses, portal_api):
+        app.include_router(module.router)
     logging.getLogger("tandem").setLevel(settings.log_level)
     return app

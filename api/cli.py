@@ -36,6 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     revision.add_argument("-m", "--message", required=True)
     revision.set_defaults(run=_db_revision)
 
+    clinic = commands.add_parser("clinic", help="clinics (tenants)")
+    clinic_commands = clinic.add_subparsers(dest="clinic_command", required=True)
+    clinic_create = clinic_commands.add_parser(
+        "create", help="new clinic; prints JSON {clinic_id, client_id, client_secret}"
+    )
+    clinic_create.add_argument("name")
+    clinic_create.set_defaults(run=_clinic_create)
+
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.add_argument("--output", help="write to this file instead of standard output")
     openapi.set_defaults(run=_openapi)
@@ -96,6 +104,39 @@ def _db_revision(arguments: argparse.Namespace) -> int:
         print("the database is not at the newest revision: run `tandem db upgrade` first")
         return 1
     command.revision(alembic_config(engine), message=arguments.message, autogenerate=True)
+    return 0
+
+
+def _clinic_create(arguments: argparse.Namespace) -> int:
+    from api.persistence import ClinicSession, make_engine
+    from api.persistence.migrations import is_current
+    from api.services.clinics import create_clinic
+    from api.services.integrations import create_integration
+    from api.services.maintenance import prepare_database
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    if settings.migrate_on_start:
+        prepare_database(engine)
+    elif not is_current(engine):
+        print(
+            "the database schema is not up to date: run `tandem db upgrade` first", file=sys.stderr
+        )
+        return 1
+    with ClinicSession(engine, expire_on_commit=False) as session:
+        clinic = create_clinic(session, arguments.name)
+        integration, secret = create_integration(session, "created with the clinic")
+        session.commit()
+    print(
+        json.dumps(
+            {
+                "clinic_id": str(clinic.id),
+                "client_id": integration.client_id,
+                "client_secret": secret,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -7,15 +7,21 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """One bad field: a JSON pointer (RFC 6901) into what was validated, and why.
+    """One bad field: a JSON pointer (RFC 6901) into what was validated (or a parameter), and why.
 
     The pointer is relative to the document the service checked; the edge that
     received the request prefixes it with where that document sat in the body.
     """
 
-    pointer: str
+    pointer: str | None
     detail: str
     code: str | None = None
+    parameter: str | None = None
+
+    @classmethod
+    def of_parameter(cls, name: str, detail: str) -> FieldProblem:
+        """A bad query or path parameter rather than a member of the body."""
+        return cls(None, detail, None, name)
 
 
 class TandemError(Exception):
@@ -23,10 +29,24 @@ class TandemError(Exception):
     title: str = "Bad request"
     slug: str = "bad-request"
 
-    def __init__(self, detail: str, errors: list[FieldProblem] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        errors: list[FieldProblem] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.headers = headers or {}
+
+
+class Unauthorized(TandemError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(TandemError):
+    status, title, slug = 403, "Forbidden", "forbidden"
 
 
 class NotFound(TandemError):
@@ -43,3 +63,7 @@ class InvalidInput(TandemError):
 
 class Unavailable(TandemError):
     status, title, slug = 503, "Service unavailable", "unavailable"
+
+
+class PayloadTooLarge(TandemError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"

@@ -77,7 +77,10 @@ def problem_response(
 
 
 def _field_error(problem: FieldProblem) -> FieldError:
-    return FieldError(pointer="#" + problem.pointer, detail=problem.detail, code=problem.code)
+    pointer = None if problem.pointer is None else "#" + problem.pointer
+    return FieldError(
+        pointer=pointer, parameter=problem.parameter, detail=problem.detail, code=problem.code
+    )
 
 
 async def _tandem_error(request: Request, error: Exception) -> JSONResponse:
@@ -89,6 +92,7 @@ async def _tandem_error(request: Request, error: Exception) -> JSONResponse:
         error.slug,
         error.detail,
         [_field_error(p) for p in error.errors],
+        headers=error.headers or None,
     )
 
 
@@ -118,7 +122,7 @@ async def _request_validation(request: Request, error: Exception) -> JSONRespons
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed"}
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
     title = titles.get(error.status_code, "Error")
     slug = title.lower().replace(" ", "-")
     detail = error.detail if isinstance(error.detail, str) else None
@@ -140,6 +144,18 @@ def internal_error(path: str, request_id: str) -> tuple[bytes, str]:
         ),
         instance=path,
         request_id=request_id,
+    )
+    return body.model_dump_json(exclude_none=True).encode(), PROBLEM_JSON
+
+
+def payload_too_large(path: str, max_bytes: int) -> tuple[bytes, str]:
+    """The body and media type of a 413 for a request body over the limit."""
+    body = Problem(
+        type=PROBLEM_BASE + "payload-too-large",
+        title="Payload too large",
+        status=413,
+        detail=f"the request body is larger than the limit of {max_bytes} bytes",
+        instance=path,
     )
     return body.model_dump_json(exclude_none=True).encode(), PROBLEM_JSON
 

@@ -39,6 +39,15 @@ class Settings(BaseSettings):
         default=SecretStr(DEVELOPMENT_SIGNING_KEY), description="key for signing tokens"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_token_lifetime: int = Field(
+        default=300, ge=30, le=3600, description="seconds an access token stays valid"
+    )
+    portal_link_days: int = Field(
+        default=14, ge=1, le=365, description="days a portal link stays valid"
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="larger request bodies get 413"
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

@@ -4,7 +4,8 @@ Field validation only, no behaviour. Importing this package registers every
 table on `SQLModel.metadata`, which the Alembic migrations are checked against.
 """
 
-from schemas.assignment import Assignment, AssignmentStatus
+from schemas.access import IdempotencyRecord, Integration
+from schemas.assignment import Assignment, AssignmentStatus, PortalLink
 from schemas.base import ClinicOwned
 from schemas.clinic import Client, ClientIdentifier, Clinic, Couple, CoupleMember
 from schemas.instrument import Instrument, InstrumentSource
@@ -19,8 +20,11 @@ __all__ = [
     "ClinicOwned",
     "Couple",
     "CoupleMember",
+    "IdempotencyRecord",
     "Instrument",
     "InstrumentSource",
+    "Integration",
+    "PortalLink",
     "Response",
     "ResponseStatus",
     "Score",

@@ -5,15 +5,21 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, UniqueConstraint
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from schemas.base import ClinicOwned, UTCDateTime, new_id, utcnow
 
 
 class Clinic(SQLModel, table=True):
+    """A tenant. `change_seq` counts the clinic's changes to assignments: it is
+    taken (and its row locked) as the last step of each change, so its order is
+    the order the changes commit in, and polling by it never skips one."""
+
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     name: str = Field(max_length=200)
+    change_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -81,3 +87,56 @@ class CoupleMember(ClinicOwned, table=True):
     couple_id: uuid.UUID
     client_id: uuid.UUID
     position: int
+
+
+# The REST contract (/v1)
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class Identifier(BaseModel):
+    """An identifier from the practice-management system: its namespace and value."""
+
+    model_config = _STRICT
+
+    system: str = Field(
+        min_length=1, max_length=255, schema_extra={"examples": ["https://pm.example/clients"]}
+    )
+    value: str = Field(min_length=1, max_length=255, schema_extra={"examples": ["C-1042"]})
+
+
+class ClientCreate(BaseModel):
+    model_config = _STRICT
+
+    identifier: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    birth_date: date | None = None
+
+
+class ClientPublic(BaseModel):
+    id: uuid.UUID
+    identifiers: list[Identifier]
+    name: str | None
+    birth_date: date | None
+    created_at: datetime
+
+
+class ClientPage(BaseModel):
+    items: list[ClientPublic]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )
+
+
+class CoupleCreate(BaseModel):
+    model_config = _STRICT
+
+    members: list[uuid.UUID] = Field(min_length=2, max_length=2, description="two client ids")
+    identifier: Identifier | None = None
+
+
+class CouplePublic(BaseModel):
+    id: uuid.UUID
+    members: list[uuid.UUID]
+    identifier: Identifier | None
+    created_at: datetime

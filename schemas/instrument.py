@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field
 
@@ -42,3 +43,31 @@ class Instrument(ClinicOwned, table=True):
     questionnaire: dict[str, Any] = Field(sa_type=JSONDocument)
     scoring: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# The REST contract (/v1)
+
+
+class InstrumentRef(BaseModel):
+    slug: str
+    url: str
+    version: str
+
+
+class ScaleInfo(BaseModel):
+    code: str
+    label: str
+    min: float
+    max: float
+    direction: str
+
+
+class InstrumentSummary(InstrumentRef):
+    canonical: str = Field(description="url|version, as a QuestionnaireResponse names it")
+    title: str
+    source: InstrumentSource
+    scales: list[ScaleInfo]
+
+
+class InstrumentDetail(InstrumentSummary):
+    questionnaire: dict[str, Any] = Field(description="the FHIR R4 Questionnaire")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
 from schemas.base import ClinicOwned, JSONDocument, UTCDateTime, new_id, utcnow
+from schemas.instrument import InstrumentRef
 
 
 class ResponseStatus(StrEnum):
@@ -85,3 +87,63 @@ class Score(ClinicOwned, table=True):
     items_used: list[str] = Field(default_factory=list, sa_type=JSONDocument)
     unscored_reason: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# The REST contract (/v1 and the portal's JSON API)
+
+
+class ScorePublic(BaseModel):
+    scale: str
+    label: str
+    value: float | None
+    min: float
+    max: float
+    band: str | None
+    interpretation: str | None
+    items_used: list[str]
+    unscored_reason: str | None = None
+
+
+class FlagPublic(BaseModel):
+    code: str
+    severity: str
+    item: str
+    message: str
+    private: bool = Field(description="raised by a private answer: for the counsellor only")
+
+
+class ResponsePublic(BaseModel):
+    """A response with its scores and flags: the counsellor's view, private answers included."""
+
+    id: uuid.UUID
+    assignment_id: uuid.UUID | None
+    client_id: uuid.UUID
+    instrument: InstrumentRef
+    status: ResponseStatus
+    authored: datetime | None
+    questionnaire_response: dict[str, Any]
+    scores: list[ScorePublic]
+    flags: list[FlagPublic]
+
+
+class ResultPoint(BaseModel):
+    response_id: uuid.UUID
+    assignment_id: uuid.UUID | None
+    authored: datetime | None
+    scores: list[ScorePublic]
+
+
+class ResultSeries(BaseModel):
+    client_id: uuid.UUID
+    instrument: InstrumentRef
+    points: list[ResultPoint] = Field(description="completed responses, oldest first")
+
+
+class PortalSubmitted(BaseModel):
+    status: Literal["completed"]
+    response_id: uuid.UUID
+
+
+class PortalSaved(BaseModel):
+    status: Literal["in-progress"]
+    response_id: uuid.UUID

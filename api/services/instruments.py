@@ -12,6 +12,7 @@ import assessments
 from api.errors import NotFound
 from api.persistence.tenancy import across_clinics, acting_for
 from schemas import Clinic, Instrument, InstrumentSource
+from schemas.instrument import InstrumentDetail, InstrumentSummary, ScaleInfo
 
 
 def install_builtins(session: Session) -> list[Instrument]:
@@ -58,6 +59,13 @@ def resolve_instrument(session: Session, reference: str) -> Instrument:
     return rows[-1]
 
 
+def load_instrument(session: Session, instrument_id: uuid.UUID) -> Instrument:
+    row = session.get(Instrument, instrument_id)
+    if row is None:
+        raise NotFound(f"no instrument {instrument_id}")
+    return row
+
+
 def clinical_definition(row: Instrument) -> assessments.Instrument:
     """The validated, scorable form of a stored instrument.
 
@@ -83,3 +91,39 @@ def clinical_definition(row: Instrument) -> assessments.Instrument:
 _IMPORTED_CACHE_SIZE = 256
 _imported: OrderedDict[uuid.UUID, assessments.Instrument] = OrderedDict()
 _imported_lock = Lock()
+
+
+def list_instruments(session: Session) -> list[InstrumentSummary]:
+    """Every instrument version the clinic holds, by slug then version."""
+    rows = sorted(
+        session.exec(select(Instrument)),
+        key=lambda row: (row.slug, assessments.version_key(row.version)),
+    )
+    return [_summary(row) for row in rows]
+
+
+def instrument_detail(session: Session, reference: str) -> InstrumentDetail:
+    row = resolve_instrument(session, reference)
+    return InstrumentDetail(**_summary(row).model_dump(), questionnaire=row.questionnaire)
+
+
+def _summary(row: Instrument) -> InstrumentSummary:
+    definition = clinical_definition(row)
+    return InstrumentSummary(
+        slug=row.slug,
+        url=row.url,
+        version=row.version,
+        canonical=f"{row.url}|{row.version}",
+        title=row.title,
+        source=row.source,
+        scales=[
+            ScaleInfo(
+                code=scale.code,
+                label=scale.label,
+                min=float(definition.ranges[scale.code][0]),
+                max=float(definition.ranges[scale.code][1]),
+                direction=scale.direction,
+            )
+            for scale in definition.scoring.scales
+        ],
+    )

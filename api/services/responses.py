@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
-from api.services.instruments import clinical_definition
+from api.services.instruments import clinical_definition, resolve_instrument
 from schemas import Client, Instrument, Response, ResponseStatus, Score
 from schemas.base import utcnow
+from schemas.instrument import InstrumentRef
+from schemas.response import FlagPublic, ResponsePublic, ResultPoint, ResultSeries, ScorePublic
 
 RECORDABLE = frozenset(
     {ResponseStatus.IN_PROGRESS, ResponseStatus.COMPLETED, ResponseStatus.AMENDED}
@@ -41,6 +43,7 @@ def record_response(
     questionnaire_response: dict[str, Any],
     assignment_id: uuid.UUID | None = None,
     replaces: Response | None = None,
+    progress: Response | None = None,
 ) -> RecordedResponse:
     """Validate, score (when whole) and add one response and its scores to `session`.
 
@@ -50,8 +53,16 @@ def record_response(
     Raises `InvalidInput` listing every problem (each with a JSON pointer into
     the response) and `NotFound` for a client outside the session's clinic.
     A correction of a completed response has status `amended` and names the
-    response it `replaces`; the original stays as it was.
+    response it `replaces`; the original stays as it was. `progress` is the
+    in-progress response being continued or finished: it is updated in place,
+    so an assignment keeps one response from first save to submission.
     """
+    if progress is not None and (
+        progress.status != ResponseStatus.IN_PROGRESS
+        or progress.client_id != client_id
+        or progress.instrument_id != instrument.id
+    ):
+        raise ValueError("only an in-progress response of this client and instrument continues")
     client = session.get(Client, client_id)
     if client is None:
         raise NotFound(f"no client {client_id} in this clinic")
@@ -76,19 +87,22 @@ def record_response(
         )
 
     flags = scored.flags if scored else assessments.raise_flags(definition, document)
-    response = Response(
+    response = progress or Response(
         client_id=client.id,
         assignment_id=assignment_id,
         instrument_id=instrument.id,
         status=ResponseStatus(status),
-        authored=authored,
-        questionnaire_response=document,
-        flags=[asdict(flag) for flag in flags],
-        replaces_id=replaces.id if replaces else None,
+        questionnaire_response={},
     )
     document["id"] = str(response.id)
     document["subject"] = {"reference": f"Patient/{client.id}"}
     document["authored"] = authored.isoformat()
+    response.status = ResponseStatus(status)
+    response.authored = authored
+    response.questionnaire_response = document
+    response.flags = [asdict(flag) for flag in flags]
+    response.replaces_id = replaces.id if replaces else None
+    response.updated_at = utcnow()
     scores = [
         Score(
             response_id=response.id,
@@ -105,7 +119,8 @@ def record_response(
         )
         for score in (scored.scores if scored else ())
     ]
-    session.add(response)
+    if progress is None:
+        session.add(response)
     session.add_all(scores)
     session.flush()
     return RecordedResponse(response=response, scores=scores)
@@ -185,3 +200,99 @@ def _authored(document: Any, problems: list[assessments.Problem]) -> datetime:
         )
         return utcnow()
     return authored
+
+
+def response_view(session: Session, response_id: uuid.UUID) -> ResponsePublic:
+    """A response with its scores and flags, for the counsellor's practice system."""
+    response = session.get(Response, response_id)
+    if response is None:
+        raise NotFound(f"no response {response_id}")
+    instrument = session.get(Instrument, response.instrument_id)
+    assert instrument is not None  # a composite foreign key guarantees it
+    scores = session.exec(select(Score).where(Score.response_id == response.id))
+    return ResponsePublic(
+        id=response.id,
+        assignment_id=response.assignment_id,
+        client_id=response.client_id,
+        instrument=InstrumentRef(
+            slug=instrument.slug, url=instrument.url, version=instrument.version
+        ),
+        status=response.status,
+        authored=response.authored,
+        questionnaire_response=response.questionnaire_response,
+        scores=[_score_public(s) for s in _in_spec_order(instrument, list(scores))],
+        flags=[FlagPublic(**flag) for flag in response.flags],
+    )
+
+
+def client_results(
+    session: Session, client_id: uuid.UUID, instrument_reference: str
+) -> ResultSeries:
+    """A client's scored responses to one instrument, oldest first.
+
+    A slug or url covers every version of the instrument; `url|version` one.
+    A response corrected by an amendment is left out in favour of the correction.
+    """
+    if session.get(Client, client_id) is None:
+        raise NotFound(f"no client {client_id}")
+    instrument = resolve_instrument(session, instrument_reference)
+    versions = select(Instrument.id).where(Instrument.url == instrument.url)
+    if "|" in instrument_reference:
+        versions = versions.where(Instrument.version == instrument.version)
+    responses = list(
+        session.exec(
+            select(Response)
+            .where(
+                Response.client_id == client_id,
+                Response.instrument_id.in_(versions),  # type: ignore[attr-defined]
+                Response.status.in_([ResponseStatus.COMPLETED, ResponseStatus.AMENDED]),  # type: ignore[attr-defined]
+            )
+            .order_by(Response.authored, Response.created_at)
+        )
+    )
+    replaced = {r.replaces_id for r in responses if r.replaces_id is not None}
+    kept = [r for r in responses if r.id not in replaced]
+    scores_by_response: dict[uuid.UUID, list[Score]] = {r.id: [] for r in kept}
+    if kept:
+        for score in session.exec(
+            select(Score).where(Score.response_id.in_(list(scores_by_response)))
+        ):  # type: ignore[attr-defined]
+            scores_by_response[score.response_id].append(score)
+    return ResultSeries(
+        client_id=client_id,
+        instrument=InstrumentRef(
+            slug=instrument.slug, url=instrument.url, version=instrument.version
+        ),
+        points=[
+            ResultPoint(
+                response_id=r.id,
+                assignment_id=r.assignment_id,
+                authored=r.authored,
+                scores=[
+                    _score_public(s) for s in _in_spec_order(instrument, scores_by_response[r.id])
+                ],
+            )
+            for r in kept
+        ],
+    )
+
+
+def _in_spec_order(instrument: Instrument, scores: list[Score]) -> list[Score]:
+    order = {
+        scale["code"]: i for i, scale in enumerate((instrument.scoring or {}).get("scales", []))
+    }
+    return sorted(scores, key=lambda s: order.get(s.scale, len(order)))
+
+
+def _score_public(score: Score) -> ScorePublic:
+    return ScorePublic(
+        scale=score.scale,
+        label=score.label,
+        value=score.value,
+        min=score.min,
+        max=score.max,
+        band=score.band,
+        interpretation=score.interpretation,
+        items_used=score.items_used,
+        unscored_reason=score.unscored_reason,
+    )

@@ -14,7 +14,8 @@ from tests.databases import fresh_database
 
 TABLES = {
     "alembic_version", "assignment", "client", "client_identifier", "clinic", "couple",
-    "couple_member", "instrument", "response", "score",
+    "couple_member", "idempotency_record", "instrument", "integration", "portal_link",
+    "response", "score",
 }  # fmt: skip
 
 

@@ -1,0 +1,46 @@
+"""/v1/responses and /v1/clients/{id}/results: scored answers for the practice system."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api.auth.dependencies import require
+from api.auth.tokens import Principal
+from api.persistence import DbSession
+from api.routes.common import problems
+from api.services import responses
+from schemas.response import ResponsePublic, ResultSeries
+
+router = APIRouter(prefix="/v1", tags=["results"])
+
+
+@router.get(
+    "/responses/{response_id}",
+    response_model=ResponsePublic,
+    responses=problems(404),
+    summary="Read a response with its scores and flags (the counsellor's view)",
+)
+def read_response(
+    response_id: uuid.UUID,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("QuestionnaireResponse.r"))],
+) -> ResponsePublic:
+    return responses.response_view(session, response_id)
+
+
+@router.get(
+    "/clients/{client_id}/results",
+    response_model=ResultSeries,
+    responses=problems(404),
+    summary="A client's scores on one instrument over time",
+)
+def client_results(
+    client_id: uuid.UUID,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("Observation.s"))],
+    instrument: Annotated[str, Query(description="slug (every version), url, or url|version")],
+) -> ResultSeries:
+    return responses.client_results(session, client_id, instrument)

@@ -1,0 +1,262 @@
+"""Assignments: homework given to one client, with the portal link that opens it.
+
+Every change to an assignment ends with `_stamp_changes`, which takes the
+next numbers of the clinic's change sequence. Taking them locks the clinic's
+counter row until the transaction commits, so sequence order is commit order:
+a poller reading in sequence order, or by `updated_since` (stamped from the
+database clock while the lock is held), never skips a change that committed
+while it was reading.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from api.pagination import decode_cursor, encode_cursor
+from api.services.clients import couple_members
+from api.services.instruments import resolve_instrument
+from api.services.portal_links import issue_link, revoke_links
+from api.settings import Settings
+from schemas import (
+    Assignment,
+    AssignmentStatus,
+    Client,
+    Clinic,
+    Instrument,
+    Response,
+    ResponseStatus,
+)
+from schemas.assignment import (
+    AssignmentCreate,
+    AssignmentPage,
+    AssignmentPublic,
+    AssignmentUpdate,
+    LinksRevoked,
+    PortalLinkIssued,
+)
+from schemas.base import utcnow
+from schemas.instrument import InstrumentRef
+
+FINISHED = frozenset({AssignmentStatus.COMPLETED, AssignmentStatus.CANCELLED})
+
+
+def assign(session: Session, settings: Settings, body: AssignmentCreate) -> list[AssignmentPublic]:
+    """One assignment per recipient (two for a couple), each with a fresh portal link."""
+    problems = []
+    try:
+        instrument = resolve_instrument(session, body.instrument)
+    except NotFound as error:
+        problems.append(FieldProblem("/instrument", error.detail))
+    if body.couple_id is not None:
+        try:
+            recipients = couple_members(session, body.couple_id)
+        except NotFound:
+            problems.append(
+                FieldProblem("/couple_id", f"no couple {body.couple_id} in this clinic")
+            )
+    else:
+        assert body.client_id is not None
+        recipients = [body.client_id]
+        if session.get(Client, body.client_id) is None:
+            problems.append(
+                FieldProblem("/client_id", f"no client {body.client_id} in this clinic")
+            )
+    if problems:
+        raise InvalidInput("the assignment cannot be made", problems)
+
+    assignments = [
+        Assignment(
+            client_id=client_id,
+            couple_id=body.couple_id,
+            instrument_id=instrument.id,
+            due=body.due,
+            note=body.note,
+        )
+        for client_id in recipients
+    ]
+    session.add_all(assignments)
+    tokens = {a.id: issue_link(session, a, settings.portal_link_days)[0] for a in assignments}
+    _stamp_changes(session, assignments)
+    ref = _ref(instrument)
+    return [
+        _public(a, ref, None, portal_url=portal_url(settings, tokens[a.id])) for a in assignments
+    ]
+
+
+def get_assignment(session: Session, assignment_id: uuid.UUID) -> AssignmentPublic:
+    return list_page_items(session, [_load(session, assignment_id)])[0]
+
+
+def list_assignments(
+    session: Session,
+    *,
+    status: AssignmentStatus | None,
+    client_id: uuid.UUID | None,
+    couple_id: uuid.UUID | None,
+    updated_since: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> AssignmentPage:
+    """Assignments in the order their changes committed; see the module docstring."""
+    position = decode_cursor(cursor, ("seq",))
+    after = int(position["seq"]) if position else 0
+    statement = (
+        select(Assignment)
+        .where(Assignment.change_seq > after)
+        .order_by(Assignment.change_seq)
+        .limit(limit + 1)
+    )
+    if status is not None:
+        statement = statement.where(Assignment.status == status)
+    if client_id is not None:
+        statement = statement.where(Assignment.client_id == client_id)
+    if couple_id is not None:
+        statement = statement.where(Assignment.couple_id == couple_id)
+    if updated_since is not None:
+        statement = statement.where(Assignment.updated_at >= updated_since)
+    rows = list(session.exec(statement))
+    page = rows[:limit]
+    last = page[-1].change_seq if page else after
+    return AssignmentPage(
+        items=list_page_items(session, page),
+        next_cursor=encode_cursor({"seq": last}),
+        has_more=len(rows) > limit,
+    )
+
+
+def list_page_items(session: Session, assignments: Sequence[Assignment]) -> list[AssignmentPublic]:
+    """Public views of assignments: their instruments and completed responses in two queries."""
+    if not assignments:
+        return []
+    ids = [a.id for a in assignments]
+    instruments = {
+        row.id: InstrumentRef(slug=row.slug, url=row.url, version=row.version)
+        for row in session.exec(
+            select(Instrument.id, Instrument.slug, Instrument.url, Instrument.version).where(
+                Instrument.id.in_({a.instrument_id for a in assignments})  # type: ignore[attr-defined]
+            )
+        )
+    }
+    responses = {
+        row.assignment_id: row.id
+        for row in session.exec(
+            select(Response.assignment_id, Response.id)
+            .where(
+                Response.assignment_id.in_(ids),  # type: ignore[union-attr]
+                Response.status.in_([ResponseStatus.COMPLETED, ResponseStatus.AMENDED]),  # type: ignore[attr-defined]
+            )
+            .order_by(Response.created_at)
+        )
+    }
+    return [_public(a, instruments[a.instrument_id], responses.get(a.id)) for a in assignments]
+
+
+def update_assignment(
+    session: Session, assignment_id: uuid.UUID, body: AssignmentUpdate
+) -> AssignmentPublic:
+    assignment = _load(session, assignment_id, for_update=True)
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise InvalidInput("nothing to change: send due, note or status", [])
+    if assignment.status in FINISHED:
+        raise Conflict(f"the assignment is {assignment.status} and can no longer change")
+    if "due" in changes:
+        assignment.due = body.due
+    if "note" in changes:
+        assignment.note = body.note
+    if body.status == "cancelled":
+        assignment.status = AssignmentStatus.CANCELLED
+        revoke_links(session, assignment.id)
+    _stamp_changes(session, [assignment])
+    return get_assignment(session, assignment.id)
+
+
+def revoke_assignment_links(session: Session, assignment_id: uuid.UUID) -> LinksRevoked:
+    assignment = _load(session, assignment_id)
+    return LinksRevoked(assignment_id=assignment.id, revoked=revoke_links(session, assignment.id))
+
+
+def new_assignment_link(
+    session: Session, settings: Settings, assignment_id: uuid.UUID
+) -> PortalLinkIssued:
+    """A fresh link for the assignment's client; earlier links of the assignment stop working."""
+    assignment = _load(session, assignment_id)
+    if assignment.status == AssignmentStatus.CANCELLED:
+        raise Conflict("the assignment is cancelled: a new link would not open it")
+    revoke_links(session, assignment.id)
+    token, link = issue_link(session, assignment, settings.portal_link_days)
+    return PortalLinkIssued(
+        assignment_id=assignment.id,
+        portal_url=portal_url(settings, token),
+        expires_at=link.expires_at,
+    )
+
+
+def portal_url(settings: Settings, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}/portal/{token}"
+
+
+def mark(session: Session, assignment: Assignment, status: AssignmentStatus) -> None:
+    """Move an assignment to `status` as the last step of a change (portal save or submit)."""
+    assignment.status = status
+    _stamp_changes(session, [assignment])
+
+
+def _stamp_changes(session: Session, assignments: list[Assignment]) -> None:
+    """Number these changes from the clinic's sequence and stamp the database clock."""
+    clinic_id = session.info["clinic_id"]
+    clock = func.clock_timestamp() if session.get_bind().dialect.name == "postgresql" else None
+    statement = (
+        update(Clinic)
+        .where(Clinic.id == clinic_id)
+        .values(change_seq=Clinic.change_seq + len(assignments))
+        .returning(Clinic.change_seq, *([clock] if clock is not None else []))
+        .execution_options(synchronize_session=False)
+    )
+    row = session.execute(statement).one()
+    last, stamped = row[0], (row[1] if clock is not None else utcnow())
+    for offset, assignment in enumerate(assignments):
+        assignment.change_seq = last - len(assignments) + 1 + offset
+        assignment.updated_at = stamped
+    session.flush()
+
+
+def _load(session: Session, assignment_id: uuid.UUID, for_update: bool = False) -> Assignment:
+    statement = select(Assignment).where(Assignment.id == assignment_id)
+    if for_update:
+        statement = statement.with_for_update()
+    assignment = session.exec(statement).first()
+    if assignment is None:
+        raise NotFound(f"no assignment {assignment_id}")
+    return assignment
+
+
+def _ref(instrument: Instrument) -> InstrumentRef:
+    return InstrumentRef(slug=instrument.slug, url=instrument.url, version=instrument.version)
+
+
+def _public(
+    assignment: Assignment,
+    instrument: InstrumentRef,
+    response_id: uuid.UUID | None,
+    portal_url: str | None = None,
+) -> AssignmentPublic:
+    return AssignmentPublic(
+        id=assignment.id,
+        client_id=assignment.client_id,
+        couple_id=assignment.couple_id,
+        instrument=instrument,
+        status=assignment.status,
+        due=assignment.due,
+        note=assignment.note,
+        response_id=response_id,
+        created_at=assignment.created_at,
+        updated_at=assignment.updated_at,
+        portal_url=portal_url,
+    )

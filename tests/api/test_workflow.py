@@ -1,0 +1,109 @@
+"""The whole walk over HTTP, as an integrator and two clients would do it, for both built-in
+instruments, for a couple and for a single client."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.api.http import Integrator, PortalClient, access_token, new_clinic
+from tests.assessments.builders import STATEMENTS, balance_response, checkin_response
+
+
+@pytest.fixture
+def http(settings):
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def integrator(http, engine):
+    return Integrator(http, access_token(http, new_clinic(engine)))
+
+
+def completed(instrument: str, level: int) -> dict:
+    if instrument == "balance-assessment":
+        return balance_response({lid: level for lid in STATEMENTS}, gap_now=3, gap_wanted=5)
+    return checkin_response(balance_rating=2 * level, safety=False)
+
+
+def expected_first_score(instrument: str, level: int) -> tuple[str, float]:
+    # balance: closeness keyed with items 5 and 6 reversed: (4 x level + 2 x (6 - level)) / 6
+    # rescaled: ((4L + 12 - 2L) / 6 - 1) / 4 x 100; L=4 -> 58.3, L=2 -> 41.7
+    # check-in: balance rating = 2 x level
+    if instrument == "balance-assessment":
+        return "closeness", {4: 58.3, 2: 41.7}[level]
+    return "balance-rating", float(2 * level)
+
+
+@pytest.mark.parametrize("instrument", ["balance-assessment", "weekly-check-in"])
+@pytest.mark.parametrize("recipients", ["couple", "single"])
+def test_the_whole_walk(http, integrator, instrument, recipients):
+    # Clients by the practice system's identifiers; the same identifier again finds, not duplicates.
+    robin = integrator.client("C-1", name="Robin")
+    again = integrator.post(
+        "/v1/clients", json={"identifier": {"system": "https://pm.example/clients", "value": "C-1"}}
+    )
+    assert (again.status_code, again.json()["id"]) == (200, robin["id"])
+    found = integrator.get(
+        "/v1/clients", params={"identifier": "https://pm.example/clients|C-1"}
+    ).json()
+    assert [c["id"] for c in found["items"]] == [robin["id"]]
+    assert integrator.get(f"/v1/clients/{robin['id']}").json()["name"] == "Robin"
+
+    if recipients == "couple":
+        sam = integrator.client("C-2", name="Sam")
+        couple = integrator.couple(robin["id"], sam["id"])
+        assert couple["members"] == [robin["id"], sam["id"]]
+        made = integrator.assign(instrument, couple_id=couple["id"], due="2026-12-01")
+        partners = [robin, sam]
+    else:
+        made = integrator.assign(instrument, client_id=robin["id"])
+        partners = [robin]
+
+    # One assignment per client, each with its own link.
+    assert [a["client_id"] for a in made] == [p["id"] for p in partners]
+    assert all(
+        a["status"] == "requested" and a["portal_url"].startswith("http://127.0.0.1:8000/portal/")
+        for a in made
+    )
+    assert len({a["portal_url"] for a in made}) == len(made)
+
+    for level, assignment in zip((4, 2), made, strict=False):
+        client = PortalClient(http, assignment["portal_url"])
+        mine = client.assignments().json()
+        assert [a["id"] for a in mine] == [assignment["id"]]
+        page = client.questionnaire(assignment["id"]).json()
+        assert page["questionnaire"]["url"] == assignment["instrument"]["url"]
+        assert page["saved_response"] is None
+
+        # Save part of the answers, come back later, find them, finish.
+        partial = completed(instrument, level) | {"status": "in-progress"}
+        partial["item"] = partial["item"][:1]
+        saved = client.save(assignment["id"], partial)
+        assert saved.status_code == 200, saved.text
+        resumed = client.questionnaire(assignment["id"]).json()["saved_response"]
+        assert resumed["item"] == partial["item"]
+
+        submitted = client.submit(assignment["id"], completed(instrument, level))
+        assert submitted.status_code == 200, submitted.text
+        assert submitted.json()["status"] == "completed"
+        assert client.submit(assignment["id"], completed(instrument, level)).status_code == 409
+        assert client.assignments().json() == []
+
+    # The practice system reads back what changed, then the scores.
+    done = integrator.get("/v1/assignments", params={"status": "completed"}).json()
+    assert {a["id"] for a in done["items"]} == {a["id"] for a in made}
+    for level, assignment in zip((4, 2), made, strict=False):
+        read = integrator.get(f"/v1/assignments/{assignment['id']}").json()
+        assert read["status"] == "completed" and read["response_id"]
+        response = integrator.get(f"/v1/responses/{read['response_id']}").json()
+        assert response["client_id"] == assignment["client_id"]
+        assert response["questionnaire_response"]["status"] == "completed"
+        scale, value = expected_first_score(instrument, level)
+        assert response["scores"][0]["scale"] == scale and response["scores"][0]["value"] == value
+        series = integrator.get(
+            f"/v1/clients/{assignment['client_id']}/results", params={"instrument": instrument}
+        ).json()
+        assert [p["response_id"] for p in series["points"]] == [read["response_id"]]
