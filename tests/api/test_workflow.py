@@ -4,22 +4,9 @@ instruments, for a couple and for a single client."""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
-from tests.api.http import Integrator, PortalClient, access_token, new_clinic
+from tests.api.http import PortalClient
 from tests.assessments.builders import STATEMENTS, balance_response, checkin_response
-
-
-@pytest.fixture
-def http(settings):
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-@pytest.fixture
-def integrator(http, engine):
-    return Integrator(http, access_token(http, new_clinic(engine)))
 
 
 def completed(instrument: str, level: int) -> dict:

@@ -1,0 +1,216 @@
+"""The rules every /v1 write keeps: idempotency keys, strict bodies, size and page limits,
+and polling that never skips a change."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlmodel import select
+
+from api.persistence import ClinicSession, scope_to_clinic
+from api.persistence.engine import WRITE
+from api.services.assignments import mark
+from schemas import Assignment, AssignmentStatus
+from tests.api.factories import make_assignment, make_client
+from tests.api.http import Integrator, PortalClient, access_token, new_clinic
+from tests.assessments.builders import checkin_response
+
+IDENTIFIER = {"system": "https://pm.example/clients", "value": "C-9"}
+
+
+def test_a_retried_post_with_the_same_key_replays_the_first_answer(integrator):
+    robin = integrator.client("C-1")
+    body = {"instrument": "weekly-check-in", "client_id": robin["id"]}
+    first = integrator.post("/v1/assignments", json=body, headers={"Idempotency-Key": "assign-1"})
+    again = integrator.post("/v1/assignments", json=body, headers={"Idempotency-Key": "assign-1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    listed = integrator.get("/v1/assignments", params={"client_id": robin["id"]}).json()["items"]
+    assert len(listed) == 1  # one assignment, not two
+
+
+def test_the_same_key_with_another_body_is_refused(integrator):
+    robin = integrator.client("C-1")
+    integrator.post(
+        "/v1/assignments",
+        json={"instrument": "weekly-check-in", "client_id": robin["id"]},
+        headers={"Idempotency-Key": "k"},
+    )
+    other = integrator.post(
+        "/v1/assignments",
+        json={"instrument": "balance-assessment", "client_id": robin["id"]},
+        headers={"Idempotency-Key": "k"},
+    )
+    assert other.status_code == 422
+    assert other.json()["errors"] == [
+        {"parameter": "Idempotency-Key", "detail": "already used with another request"}
+    ]
+
+
+def test_a_failed_request_leaves_its_key_free(integrator):
+    bad = integrator.post(
+        "/v1/clients",
+        json={"identifier": {"system": "", "value": "x"}},
+        headers={"Idempotency-Key": "c"},
+    )
+    assert bad.status_code == 422
+    good = integrator.post(
+        "/v1/clients", json={"identifier": IDENTIFIER}, headers={"Idempotency-Key": "c"}
+    )
+    assert good.status_code == 201
+
+
+def test_keys_belong_to_one_clinic(http, engine, integrator):
+    other = Integrator(http, access_token(http, new_clinic(engine, "Other")))
+    mine = integrator.post(
+        "/v1/clients", json={"identifier": IDENTIFIER}, headers={"Idempotency-Key": "shared"}
+    )
+    theirs = other.post(
+        "/v1/clients", json={"identifier": IDENTIFIER}, headers={"Idempotency-Key": "shared"}
+    )
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert mine.json()["id"] != theirs.json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "pointer"),
+    [
+        (
+            "/v1/clients",
+            {"identifier": IDENTIFIER, "id": "00000000-0000-0000-0000-000000000000"},
+            "#/id",
+        ),
+        ("/v1/clients", {"identifier": IDENTIFIER, "clinic_id": "x"}, "#/clinic_id"),
+        (
+            "/v1/assignments",
+            {
+                "instrument": "weekly-check-in",
+                "client_id": "00000000-0000-0000-0000-000000000000",
+                "status": "completed",
+            },
+            "#/status",
+        ),
+        (
+            "/v1/couples",
+            {"members": ["00000000-0000-0000-0000-000000000000"] * 2, "scores": []},
+            "#/scores",
+        ),
+    ],
+)
+def test_unknown_body_fields_are_refused(integrator, path, body, pointer):
+    answer = integrator.post(path, json=body)
+    assert answer.status_code == 422
+    assert pointer in [e.get("pointer") for e in answer.json()["errors"]]
+
+
+def test_a_patch_cannot_set_what_it_does_not_own(integrator):
+    robin = integrator.client("C-1")
+    assignment = integrator.assign("weekly-check-in", client_id=robin["id"])[0]
+    for body in ({"status": "completed"}, {"client_id": robin["id"]}, {}):
+        assert integrator.patch(f"/v1/assignments/{assignment['id']}", json=body).status_code == 422
+
+
+def test_patch_changes_the_due_date(integrator):
+    robin = integrator.client("C-1")
+    assignment = integrator.assign("weekly-check-in", client_id=robin["id"])[0]
+    changed = integrator.patch(f"/v1/assignments/{assignment['id']}", json={"due": "2026-12-24"})
+    assert (changed.status_code, changed.json()["due"]) == (200, "2026-12-24")
+
+
+def test_an_oversize_body_gets_413(integrator):
+    huge = {"identifier": IDENTIFIER, "name": "x" * (1024 * 1024)}
+    answer = integrator.post("/v1/clients", json=huge)
+    assert answer.status_code == 413
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_an_oversize_body_without_a_length_gets_413(integrator):
+    def chunks():
+        yield b'{"identifier": {"system": "s", "value": "v"}, "name": "'
+        for _ in range(40):
+            yield b"x" * 32768
+        yield b'"}'
+
+    answer = integrator.post(
+        "/v1/clients", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413
+
+
+def test_list_limits_are_capped(integrator):
+    assert integrator.get("/v1/assignments", params={"limit": 201}).status_code == 422
+    assert integrator.get("/v1/assignments", params={"limit": 200}).status_code == 200
+    bad_cursor = integrator.get("/v1/assignments", params={"cursor": "not-ours"})
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["errors"] == [
+        {"parameter": "cursor", "detail": "not a cursor from this list"}
+    ]
+
+
+def test_polling_with_the_cursor_returns_each_change_once_in_commit_order(http, integrator):
+    clients = [integrator.client(f"C-{n}") for n in range(3)]
+    made = [integrator.assign("weekly-check-in", client_id=c["id"])[0] for c in clients]
+    first = integrator.get("/v1/assignments", params={"limit": 2}).json()
+    assert [a["id"] for a in first["items"]] == [made[0]["id"], made[1]["id"]] and first["has_more"]
+    rest = integrator.get("/v1/assignments", params={"cursor": first["next_cursor"]}).json()
+    assert [a["id"] for a in rest["items"]] == [made[2]["id"]] and not rest["has_more"]
+    quiet = integrator.get("/v1/assignments", params={"cursor": rest["next_cursor"]}).json()
+    assert quiet["items"] == [] and quiet["next_cursor"] == rest["next_cursor"]
+
+    # A client submits the first one: polling from where we stopped shows just that change.
+    assert (
+        PortalClient(http, made[0]["portal_url"])
+        .submit(made[0]["id"], checkin_response())
+        .status_code
+        == 200
+    )
+    later = integrator.get("/v1/assignments", params={"cursor": quiet["next_cursor"]}).json()
+    assert [(a["id"], a["status"]) for a in later["items"]] == [(made[0]["id"], "completed")]
+
+
+def test_updated_since_is_inclusive_and_ordered(integrator):
+    robin = integrator.client("C-1")
+    first = integrator.assign("weekly-check-in", client_id=robin["id"])[0]
+    second = integrator.assign("weekly-check-in", client_id=robin["id"])[0]
+    since = integrator.get("/v1/assignments", params={"updated_since": second["updated_at"]}).json()
+    assert [a["id"] for a in since["items"]] == [second["id"]]
+    everything = integrator.get(
+        "/v1/assignments", params={"updated_since": first["updated_at"]}
+    ).json()
+    assert [a["id"] for a in everything["items"]] == [first["id"], second["id"]]
+
+
+def test_change_numbers_follow_commit_order_under_concurrency(engine, session):
+    """A change numbered first but committed last would be skipped by a poller; the clinic's
+    counter row lock makes the second writer wait, so numbers follow commits."""
+    client = make_client(session)
+    first, second = make_assignment(session, client), make_assignment(session, client)
+    session.commit()
+
+    def writer(assignment_id, finished: list) -> None:
+        with ClinicSession(engine, expire_on_commit=False) as other:
+            other.connection(execution_options={WRITE: True})
+            scope_to_clinic(other, session.clinic_id)
+            row = other.exec(select(Assignment).where(Assignment.id == assignment_id)).one()
+            mark(other, row, AssignmentStatus.IN_PROGRESS)
+            other.commit()
+            finished.append((time.monotonic(), row.change_seq))
+
+    with ClinicSession(engine, expire_on_commit=False) as slow:
+        slow.connection(execution_options={WRITE: True})
+        scope_to_clinic(slow, session.clinic_id)
+        row = slow.exec(select(Assignment).where(Assignment.id == first.id)).one()
+        mark(slow, row, AssignmentStatus.IN_PROGRESS)  # numbered, not yet committed
+        finished: list = []
+        racer = threading.Thread(target=writer, args=(second.id, finished))
+        racer.start()
+        time.sleep(0.5)
+        assert finished == []  # the second writer waits for the first to commit
+        slow.commit()
+        committed_first = time.monotonic()
+    racer.join(timeout=20)
+    assert finished and finished[0][0] > committed_first
+    assert finished[0][1] > row.change_seq
