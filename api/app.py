@@ -13,6 +13,7 @@ from api import __version__
 from api.middleware import BodyLimit, RequestContext
 from api.persistence import make_engine
 from api.persistence.migrations import is_current
+from api.persistence.session import write_engine_of
 from api.problems import install_problem_handlers
 from api.routes import assignments, clients, health, instruments, oauth, portal_api, responses
 from api.services.maintenance import prepare_database
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.write_engine = write_engine_of(engine)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: ids and the access log cover every answer
     install_problem_handlers(app)

@@ -12,7 +12,8 @@ A `ClinicSession` knows the clinic it works for.
   change of `clinic_id`.
 - What the criteria cannot reach is refused: statements naming clinic-owned
   tables through Core (`Client.__table__`) or raw SQL (`text()`), INSERT
-  statements and bulk-save methods, and UPDATEs that set `clinic_id`.
+  statements (but for ORM bulk inserts whose every row names the session's
+  clinic), bulk-save methods, and UPDATEs that set `clinic_id`.
 
 A session with no clinic may read clinics but refuses clinic-owned rows,
 unless a system job says explicitly that it works across clinics
@@ -138,6 +139,19 @@ def _clinic_tables(statement: Any, owned: set[Table]) -> tuple[set[Table], set[T
     return entity, named - entity
 
 
+def _rows_of(statement: Any, parameters: Any, session: Session) -> bool:
+    """Whether an ORM bulk INSERT names the session's clinic in every row it writes.
+
+    Only the executemany form (`execute(insert(Model), [rows])`) qualifies: a
+    VALUES clause or INSERT ... SELECT could write anything.
+    """
+    clinic_id = session.info.get(_CLINIC)
+    if clinic_id is None or getattr(statement, "_values", None) or statement.select is not None:
+        return False
+    rows = parameters if isinstance(parameters, list) else [parameters]
+    return bool(rows) and all(isinstance(r, dict) and r.get("clinic_id") == clinic_id for r in rows)
+
+
 def _sets_clinic(statement: Any, parameters: Any) -> bool:
     """Whether an UPDATE assigns clinic_id, in its VALUES or in bulk parameter rows."""
     keys = [getattr(column, "key", column) for column in getattr(statement, "_values", None) or {}]
@@ -183,8 +197,11 @@ def _scope_statements(state: ORMExecuteState) -> None:
     if bare:
         _refuse("Core statements on clinic-owned tables cannot be scoped; use the ORM classes")
     reached = entity or any(issubclass(m.class_, ClinicOwned) for m in state.all_mappers)
-    if state.is_insert and reached:
-        _refuse("INSERT statements bypass clinic stamping; add rows to the session instead")
+    if state.is_insert and reached and not _rows_of(statement, state.parameters, session):
+        _refuse(
+            "an INSERT statement must give every row the session's clinic_id "
+            "(or add rows to the session instead)"
+        )
     if state.is_update and _sets_clinic(statement, state.parameters):
         _refuse("rows cannot move to another clinic")
 

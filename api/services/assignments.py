@@ -1,6 +1,6 @@
 """Assignments: homework given to one client, with the portal link that opens it.
 
-Every change to an assignment ends with `_stamp_changes`, which takes the
+Every change to an assignment ends with `stamp_changes`, which takes the
 next numbers of the clinic's change sequence. Taking them locks the clinic's
 counter row until the transaction commits, so sequence order is commit order:
 a poller reading in sequence order, or by `updated_since` (stamped from the
@@ -82,7 +82,7 @@ def assign(session: Session, settings: Settings, body: AssignmentCreate) -> list
     ]
     session.add_all(assignments)
     tokens = {a.id: issue_link(session, a, settings.portal_link_days)[0] for a in assignments}
-    _stamp_changes(session, assignments)
+    stamp_changes(session, assignments)
     ref = _ref(instrument)
     return [
         _public(a, ref, None, portal_url=portal_url(settings, tokens[a.id])) for a in assignments
@@ -173,7 +173,7 @@ def update_assignment(
     if body.status == "cancelled":
         assignment.status = AssignmentStatus.CANCELLED
         revoke_links(session, assignment.id)
-    _stamp_changes(session, [assignment])
+    stamp_changes(session, [assignment])
     return get_assignment(session, assignment.id)
 
 
@@ -205,10 +205,10 @@ def portal_url(settings: Settings, token: str) -> str:
 def mark(session: Session, assignment: Assignment, status: AssignmentStatus) -> None:
     """Move an assignment to `status` as the last step of a change (portal save or submit)."""
     assignment.status = status
-    _stamp_changes(session, [assignment])
+    stamp_changes(session, [assignment])
 
 
-def _stamp_changes(session: Session, assignments: list[Assignment]) -> None:
+def stamp_changes(session: Session, assignments: list[Assignment]) -> None:
     """Number these changes from the clinic's sequence and stamp the database clock."""
     clinic_id = session.info["clinic_id"]
     clock = func.clock_timestamp() if session.get_bind().dialect.name == "postgresql" else None

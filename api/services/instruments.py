@@ -6,6 +6,7 @@ import uuid
 from collections import OrderedDict
 from threading import Lock
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 import assessments
@@ -60,7 +61,13 @@ def resolve_instrument(session: Session, reference: str) -> Instrument:
 
 
 def load_instrument(session: Session, instrument_id: uuid.UUID) -> Instrument:
-    row = session.get(Instrument, instrument_id)
+    """An instrument row whose documents (Questionnaire, scoring) load only when read:
+    built-ins are scored from the package, so the hot path never parses them."""
+    row = session.get(
+        Instrument,
+        instrument_id,
+        options=[defer(Instrument.questionnaire), defer(Instrument.scoring)],  # type: ignore[arg-type]
+    )
     if row is None:
         raise NotFound(f"no instrument {instrument_id}")
     return row

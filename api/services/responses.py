@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 import assessments
@@ -32,7 +33,7 @@ RECORDABLE = frozenset(
 @dataclass(frozen=True)
 class RecordedResponse:
     response: Response
-    scores: list[Score]
+    scores: tuple[assessments.ScaleScore, ...]
 
 
 def record_response(
@@ -103,27 +104,31 @@ def record_response(
     response.flags = [asdict(flag) for flag in flags]
     response.replaces_id = replaces.id if replaces else None
     response.updated_at = utcnow()
-    scores = [
-        Score(
-            response_id=response.id,
-            client_id=client.id,
-            scale=score.scale,
-            label=score.label,
-            value=score.value,
-            min=score.min,
-            max=score.max,
-            band=score.band,
-            interpretation=score.interpretation,
-            items_used=list(score.items_used),
-            unscored_reason=score.unscored_reason,
-        )
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "clinic_id": session.info["clinic_id"],
+            "response_id": response.id,
+            "client_id": client.id,
+            "scale": score.scale,
+            "label": score.label,
+            "value": score.value,
+            "min": score.min,
+            "max": score.max,
+            "band": score.band,
+            "interpretation": score.interpretation,
+            "items_used": list(score.items_used),
+            "unscored_reason": score.unscored_reason,
+            "created_at": response.updated_at,
+        }
         for score in (scored.scores if scored else ())
     ]
     if progress is None:
         session.add(response)
-    session.add_all(scores)
     session.flush()
-    return RecordedResponse(response=response, scores=scores)
+    if rows:
+        session.execute(insert(Score), rows)  # one statement for every scale
+    return RecordedResponse(response=response, scores=scored.scores if scored else ())
 
 
 def _recording_problems(

@@ -68,7 +68,7 @@ def test_an_in_progress_response_is_stored_unscored(session):
         questionnaire_response=partial,
     )
     assert recorded.response.status == ResponseStatus.IN_PROGRESS
-    assert recorded.scores == []
+    assert recorded.scores == ()
 
 
 def test_an_invalid_response_writes_nothing_and_names_every_problem(session):

@@ -17,6 +17,7 @@ from api.persistence import (
     scope_to_clinic,
 )
 from schemas import Assignment, Client, Clinic, CoupleMember, Instrument
+from schemas.base import utcnow
 from tests.api.factories import clinic_session, make_client, make_couple
 
 
@@ -201,7 +202,7 @@ def test_the_clinic_table_shows_only_the_sessions_clinic(two_clinics):
     [
         (lambda: select(Client.__table__.c.name), "Core statements"),
         (lambda: text("SELECT name FROM client"), "raw SQL"),
-        (lambda: insert(Client).values(name="planted"), "INSERT statements"),
+        (lambda: insert(Client).values(name="planted"), "INSERT statement must give every row"),
         (lambda: update(Client).values(clinic_id=uuid.uuid4()), "cannot move"),
     ],
     ids=["core-table", "text", "insert", "update-clinic-id"],
@@ -232,3 +233,23 @@ def test_a_row_of_another_clinic_cannot_be_changed_or_deleted_here(engine, two_c
         session.flush()
     session.rollback()
     assert other.get(Client, theirs[0].id).name == "B1"
+
+
+def test_a_bulk_insert_must_name_the_sessions_clinic_in_every_row(two_clinics):
+    session, _, other, _ = two_clinics
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "name": "bulk",
+            "clinic_id": session.clinic_id,
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        }
+    ]
+    session.execute(insert(Client), rows)
+    assert "bulk" in set(session.exec(select(Client.name)))
+    planted = [dict(rows[0], id=uuid.uuid4(), clinic_id=other.clinic_id)]
+    with pytest.raises(TenancyError, match="every row"):
+        session.execute(insert(Client), rows + planted)
+    with pytest.raises(TenancyError, match="every row"):
+        session.execute(insert(Client), [{k: v for k, v in rows[0].items() if k != "clinic_id"}])

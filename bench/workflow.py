@@ -1,0 +1,331 @@
+"""The practice workflow under load: Tandem against a floor and a peer, SQLite and PostgreSQL.
+
+    python bench/workflow.py [--seconds 15] [--connections 32] [--postgres URL] [--only sqlite]
+
+Needs `wrk` (Debian: apt-get install wrk). For each database it creates a
+clinic with 1,000 clients in 500 couples, balance assessments to submit and
+submitted ones to read, starts `tandem serve` (one worker) and measures, for
+`--seconds` at `--connections` connections each:
+
+  (a) submit-and-score of a completed balance assessment through the portal API
+  (b) GET /v1/responses/{id}
+  (c) GET /v1/assignments?updated_since=...&limit=50 pages
+  (d) the floor: a bare ASGI app returning fixed JSON, served by the same uvicorn
+  (e) the peer (bench/peer.py): FastAPI + fhir.resources + SQLModel, submit and read
+
+It prints requests/s, p50 and p99 for each, and (a)-(c) as ratios of (d) and (e).
+PostgreSQL runs use a schema of their own in the given database, dropped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.error import URLError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from api.persistence import ClinicSession, make_engine  # noqa: E402
+from api.services.assignments import stamp_changes  # noqa: E402
+from api.services.clinics import create_clinic  # noqa: E402
+from api.services.instruments import resolve_instrument  # noqa: E402
+from api.services.integrations import create_integration  # noqa: E402
+from api.services.maintenance import prepare_database  # noqa: E402
+from api.services.portal import submit  # noqa: E402
+from api.services.portal_links import PortalVisitor, issue_link  # noqa: E402
+from schemas import Assignment, Client, ClientIdentifier, Couple, CoupleMember  # noqa: E402
+from tests.assessments.builders import STATEMENTS, balance_response  # noqa: E402
+from tests.databases import fresh_database  # noqa: E402
+
+LUA = Path(__file__).with_name("wrk")
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Result:
+    label: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    failures: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], cwd: Path, health: str):
+    log = open(cwd / f"server-{time.monotonic_ns()}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(health, timeout=2)
+                break
+            except (URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {' '.join(command)}") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            say("server slow to stop after SIGTERM; killing it")
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def uvicorn(app: str, port: int, factory: bool = False) -> list[str]:
+    command = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1"]
+    return (
+        command + ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
+    )
+
+
+def wrk(
+    label: str, url: str, script: str, args: list[str], seconds: int, connections: int
+) -> Result:
+    say(f"{label}: {connections} connections for {seconds} s")
+    command = [
+        "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(LUA / script), url, "--", *args,
+    ]  # fmt: skip
+    env = dict(os.environ) | {"TANDEM_WRK_LUA": str(LUA)}
+    ran = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    summary = json.loads(ran.stdout.strip().splitlines()[-1])
+    say(f"  {summary}")
+    return Result(
+        label=label,
+        requests_per_second=summary["requests"] / summary["seconds"],
+        p50_ms=summary["p50_us"] / 1000,
+        p99_ms=summary["p99_us"] / 1000,
+        requests=summary["requests"],
+        failures=summary["non_2xx"] + summary["errors"],
+    )
+
+
+def prepare_tandem(url: str, work: Path, submits: int, reads: int) -> dict[str, Any]:
+    """A clinic with 1,000 clients in 500 couples; assignments to submit; responses to read."""
+    engine = make_engine(url)
+    prepare_database(engine)
+    completed = balance_response({lid: 1 + n % 5 for n, lid in enumerate(STATEMENTS)}, 3, 6)
+    with ClinicSession(engine, expire_on_commit=False) as session:
+        clinic = create_clinic(session, "Bench Clinic")
+        integration, secret = create_integration(session, "bench")
+        balance = resolve_instrument(session, "balance-assessment")
+        clients = []
+        for number in range(1000):
+            client = Client(name=None)
+            session.add(client)
+            session.add(
+                ClientIdentifier(
+                    client_id=client.id, system="https://pm.example", value=f"B-{number}"
+                )
+            )
+            clients.append(client)
+        couples = []
+        for first, second in zip(clients[::2], clients[1::2], strict=True):
+            couple = Couple()
+            session.add(couple)
+            session.add_all(
+                [
+                    CoupleMember(couple_id=couple.id, client_id=first.id, position=1),
+                    CoupleMember(couple_id=couple.id, client_id=second.id, position=2),
+                ]
+            )
+            couples.append((couple, first, second))
+        session.commit()
+        say("clinic, 1,000 clients and 500 couples made")
+
+        made: list[tuple[Assignment, str]] = []
+        for index in range(submits + reads):
+            couple, first, second = couples[index // 2 % len(couples)]
+            member = first if index % 2 == 0 else second
+            assignment = Assignment(
+                client_id=member.id, couple_id=couple.id, instrument_id=balance.id
+            )
+            session.add(assignment)
+            made.append((assignment, issue_link(session, assignment, 14)[0]))
+            if len(made) % 2000 == 0:
+                stamp_changes(session, [a for a, _ in made[-2000:]])
+                session.commit()
+                say(f"{len(made)} of {submits + reads} assignments made")
+        tail = len(made) % 2000
+        if tail:
+            stamp_changes(session, [a for a, _ in made[-tail:]])
+        session.commit()
+        to_read = made[submits:]
+        response_ids = []
+        for assignment, _ in to_read:
+            visitor = PortalVisitor(clinic_id=clinic.id, client_id=assignment.client_id)
+            response_ids.append(str(submit(session, visitor, assignment.id, completed).response_id))
+        session.commit()
+        say(f"{len(response_ids)} responses submitted for reading")
+        stamps = sorted(
+            a.updated_at.isoformat() for a, _ in made[: submits : max(1, submits // 200)]
+        )
+    engine.dispose()
+
+    (work / "submits.txt").write_text("".join(f"{a.id} {token}\n" for a, token in made[:submits]))
+    (work / "responses.txt").write_text("".join(f"{rid}\n" for rid in response_ids))
+    (work / "since.txt").write_text("".join(f"{s}\n" for s in stamps))
+    (work / "balance.json").write_text(json.dumps(completed))
+    return {"client_id": integration.client_id, "client_secret": secret}
+
+
+def access_token(base: str, credentials: dict[str, str]) -> str:
+    request = urllib.request.Request(
+        f"{base}/oauth/token",
+        data=b"grant_type=client_credentials",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    import base64
+
+    basic = base64.b64encode(
+        f"{credentials['client_id']}:{credentials['client_secret']}".encode()
+    ).decode()
+    request.add_header("Authorization", f"Basic {basic}")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())["access_token"]
+
+
+def measure_database(
+    kind: str, postgres: str | None, arguments: argparse.Namespace
+) -> list[Result]:
+    results = []
+    expected = int(arguments.seconds * 2500)  # more submits than one worker can make
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        fresh_database(Path(directory), postgres if kind == "postgresql" else None) as url,
+    ):
+        work = Path(directory)
+        credentials = prepare_tandem(url, work, submits=expected, reads=1000)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+        env |= {"TANDEM_DATABASE_URL": url, "TANDEM_AUTO_MIGRATE": "false"}
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
+        with server(command, env | {"PYTHONPATH": str(ROOT)}, work, f"{base}/health"):
+            token = access_token(base, credentials)
+            results.append(
+                wrk(f"(a) submit and score, {kind}", base, "submit.lua",
+                    [str(work / "submits.txt"), str(work / "balance.json")],
+                    arguments.seconds, arguments.connections)
+            )  # fmt: skip
+            results.append(
+                wrk(f"(b) read a response, {kind}", base, "read.lua",
+                    [str(work / "responses.txt"), token, "/v1/responses/"],
+                    arguments.seconds, arguments.connections)
+            )  # fmt: skip
+            results.append(
+                wrk(f"(c) assignment pages, {kind}", base, "pages.lua",
+                    [str(work / "since.txt"), token], arguments.seconds, arguments.connections)
+            )  # fmt: skip
+
+        peer_url = url if kind == "postgresql" else f"sqlite:///{work}/peer.db"
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        peer_env = env | {"PEER_DATABASE_URL": peer_url, "PYTHONPATH": str(ROOT / "bench")}
+        with server(uvicorn("peer:app", port), peer_env, work, f"{base}/docs"):
+            for _ in range(1000):  # rows for the peer to read
+                request = urllib.request.Request(
+                    f"{base}/peer/responses",
+                    data=(work / "balance.json").read_bytes(),
+                    headers={"Content-Type": "application/json"},
+                )
+                urllib.request.urlopen(request, timeout=10).read()
+            (work / "peer_ids.txt").write_text("".join(f"{n}\n" for n in range(1, 1001)))
+            results.append(
+                wrk(f"(e) peer submit, {kind}", base, "post.lua",
+                    ["/peer/responses", str(work / "balance.json")],
+                    arguments.seconds, arguments.connections)
+            )  # fmt: skip
+            results.append(
+                wrk(f"(e) peer read, {kind}", base, "read.lua",
+                    [str(work / "peer_ids.txt"), "", "/peer/responses/"],
+                    arguments.seconds, arguments.connections)
+            )  # fmt: skip
+    return results
+
+
+def measure_floor(arguments: argparse.Namespace) -> Result:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ) | {"PYTHONPATH": str(ROOT / "bench")}
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        server(uvicorn("floor:app", port), env, Path(directory), base),
+    ):
+        return wrk(
+            "(d) floor: bare ASGI", base, "get.lua", [], arguments.seconds, arguments.connections
+        )
+
+
+def report(results: list[Result]) -> None:
+    print(
+        f"\n{'measure':<36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'failed':>7}"
+    )
+    for r in results:
+        print(
+            f"{r.label:<36} {r.requests_per_second:>9.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
+            f"{r.requests:>9} {r.failures:>7}"
+        )
+    by_label = {r.label: r for r in results}
+    floor = next(r for r in results if r.label.startswith("(d)"))
+    print()
+    for kind in ("sqlite", "postgresql"):
+        peer_submit = by_label.get(f"(e) peer submit, {kind}")
+        peer_read = by_label.get(f"(e) peer read, {kind}")
+        for code, peer in (("a", peer_submit), ("b", peer_read), ("c", peer_read)):
+            mine = next(
+                (r for r in results if r.label.startswith(f"({code})") and kind in r.label), None
+            )
+            if mine is None or peer is None:
+                continue
+            of_floor = mine.requests_per_second / floor.requests_per_second
+            of_peer = mine.requests_per_second / peer.requests_per_second
+            print(f"{mine.label:<36} {of_floor:>6.3f} of the floor   {of_peer:>6.1f}x the peer")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    arguments = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/workflow.py needs wrk: apt-get install wrk")
+    results = [measure_floor(arguments)]
+    for kind in ("sqlite", "postgresql"):
+        if arguments.only in (None, kind):
+            results += measure_database(kind, arguments.postgres, arguments)
+    report(results)
+
+
+if __name__ == "__main__":
+    main()
