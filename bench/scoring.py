@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from api.persistence import ClinicSession, make_engine
 from api.services.clinics import create_clinic
-from api.services.instruments import resolve_instrument
+from api.services.instruments import InstrumentKey, resolve_instrument
 from api.services.maintenance import prepare_database
 from api.services.responses import record_response
 from assessments import load_builtin, score_response, validate_response
@@ -84,7 +84,7 @@ def main() -> None:
             create_clinic(session, "Bench Clinic")
             client = Client()
             session.add(client)
-            instrument = resolve_instrument(session, "balance-assessment")
+            instrument = InstrumentKey.of(resolve_instrument(session, "balance-assessment"))
             session.commit()
 
             def store() -> None:

@@ -33,6 +33,7 @@ class AssignmentStatus(StrEnum):
 class Assignment(ClinicOwned, table=True):
     __table_args__ = (
         UniqueConstraint("clinic_id", "id"),
+        UniqueConstraint("clinic_id", "id", "client_id"),
         CheckConstraint(
             "status IN ('requested', 'in-progress', 'completed', 'cancelled')",
             name="status",
@@ -70,10 +71,11 @@ class PortalLink(ClinicOwned, table=True):
     __tablename__ = "portal_link"
     __table_args__ = (
         UniqueConstraint("token_hash"),
+        # A link opens its assignment's client's homework, no one else's.
         ForeignKeyConstraint(
-            ["clinic_id", "assignment_id"], ["assignment.clinic_id", "assignment.id"]
+            ["clinic_id", "assignment_id", "client_id"],
+            ["assignment.clinic_id", "assignment.id", "assignment.client_id"],
         ),
-        ForeignKeyConstraint(["clinic_id", "client_id"], ["client.clinic_id", "client.id"]),
         Index("ix_portal_link_assignment", "clinic_id", "assignment_id"),
     )
 

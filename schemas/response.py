@@ -37,8 +37,10 @@ class Response(ClinicOwned, table=True):
             name="status",
         ),
         ForeignKeyConstraint(["clinic_id", "client_id"], ["client.clinic_id", "client.id"]),
+        # A response to an assignment is by that assignment's client.
         ForeignKeyConstraint(
-            ["clinic_id", "assignment_id"], ["assignment.clinic_id", "assignment.id"]
+            ["clinic_id", "assignment_id", "client_id"],
+            ["assignment.clinic_id", "assignment.id", "assignment.client_id"],
         ),
         ForeignKeyConstraint(
             ["clinic_id", "instrument_id"], ["instrument.clinic_id", "instrument.id"]

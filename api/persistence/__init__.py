@@ -16,6 +16,7 @@ __all__ = [
     "TenancyError",
     "across_clinics",
     "acting_for",
+    "current_clinic",
     "database_reachable",
     "get_session",
     "make_engine",

@@ -75,6 +75,14 @@ def scope_to_clinic(session: Session, clinic_id: uuid.UUID) -> None:
     session.info[_CLINIC] = clinic_id
 
 
+def current_clinic(session: Session) -> uuid.UUID:
+    """The clinic a session is scoped to (for rows written by statement); TenancyError if none."""
+    clinic_id = session.info.get(_CLINIC)
+    if clinic_id is None:
+        _refuse("this session is not scoped to a clinic")
+    return clinic_id
+
+
 @contextmanager
 def acting_for(session: Session, clinic_id: uuid.UUID) -> Iterator[Session]:
     """Scope an unscoped session to one clinic for a block (system jobs visiting each clinic).

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.pagination import decode_cursor, encode_cursor
+from api.persistence.tenancy import current_clinic
 from api.services.clients import couple_members
 from api.services.instruments import resolve_instrument
 from api.services.portal_links import issue_link, revoke_links
@@ -202,29 +203,42 @@ def portal_url(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/portal/{token}"
 
 
-def mark(session: Session, assignment: Assignment, status: AssignmentStatus) -> None:
+def change_status(session: Session, assignment_id: uuid.UUID, status: AssignmentStatus) -> None:
     """Move an assignment to `status` as the last step of a change (portal save or submit)."""
-    assignment.status = status
-    stamp_changes(session, [assignment])
+    seq, stamped = _next_changes(session, 1)
+    session.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment_id)
+        .values(status=status, change_seq=seq, updated_at=stamped)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def stamp_changes(session: Session, assignments: list[Assignment]) -> None:
     """Number these changes from the clinic's sequence and stamp the database clock."""
-    clinic_id = session.info["clinic_id"]
-    clock = func.clock_timestamp() if session.get_bind().dialect.name == "postgresql" else None
-    statement = (
-        update(Clinic)
-        .where(Clinic.id == clinic_id)
-        .values(change_seq=Clinic.change_seq + len(assignments))
-        .returning(Clinic.change_seq, *([clock] if clock is not None else []))
-        .execution_options(synchronize_session=False)
-    )
-    row = session.execute(statement).one()
-    last, stamped = row[0], (row[1] if clock is not None else utcnow())
+    last, stamped = _next_changes(session, len(assignments))
     for offset, assignment in enumerate(assignments):
         assignment.change_seq = last - len(assignments) + 1 + offset
         assignment.updated_at = stamped
     session.flush()
+
+
+def _next_changes(session: Session, count: int) -> tuple[int, datetime]:
+    """Take `count` numbers of the clinic's change sequence: the last one, and the time.
+
+    The UPDATE locks the clinic's row until commit (see the module docstring);
+    on PostgreSQL the time is the database's clock, read under that lock.
+    """
+    clock = func.clock_timestamp() if session.get_bind().dialect.name == "postgresql" else None
+    statement = (
+        update(Clinic)
+        .where(Clinic.id == current_clinic(session))
+        .values(change_seq=Clinic.change_seq + count)
+        .returning(Clinic.change_seq, *([clock] if clock is not None else []))
+        .execution_options(synchronize_session=False)
+    )
+    row = session.execute(statement).one()
+    return row[0], (row[1] if clock is not None else utcnow())
 
 
 def _load(session: Session, assignment_id: uuid.UUID, for_update: bool = False) -> Assignment:

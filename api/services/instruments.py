@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from threading import Lock
 
-from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 import assessments
@@ -60,36 +60,52 @@ def resolve_instrument(session: Session, reference: str) -> Instrument:
     return rows[-1]
 
 
-def load_instrument(session: Session, instrument_id: uuid.UUID) -> Instrument:
-    """An instrument row whose documents (Questionnaire, scoring) load only when read:
-    built-ins are scored from the package, so the hot path never parses them."""
-    row = session.get(
-        Instrument,
-        instrument_id,
-        options=[defer(Instrument.questionnaire), defer(Instrument.scoring)],  # type: ignore[arg-type]
-    )
+@dataclass(frozen=True)
+class InstrumentKey:
+    """What identifies a stored instrument version without its (large) documents."""
+
+    id: uuid.UUID
+    url: str
+    version: str
+    source: InstrumentSource
+
+    @classmethod
+    def of(cls, row: Instrument) -> InstrumentKey:
+        return cls(row.id, row.url, row.version, row.source)
+
+
+def instrument_key(session: Session, instrument_id: uuid.UUID) -> InstrumentKey:
+    row = session.exec(
+        select(Instrument.id, Instrument.url, Instrument.version, Instrument.source).where(
+            Instrument.id == instrument_id
+        )
+    ).first()
     if row is None:
         raise NotFound(f"no instrument {instrument_id}")
-    return row
+    return InstrumentKey(row.id, row.url, row.version, InstrumentSource(row.source))
 
 
-def clinical_definition(row: Instrument) -> assessments.Instrument:
+def clinical_definition(session: Session, key: InstrumentKey) -> assessments.Instrument:
     """The validated, scorable form of a stored instrument.
 
     Built-ins come from the package, where every released version stays
-    unchanged (tests/assessments/test_released.py holds them to that).
-    Imported ones are read from the row and cached by id: rows are never edited.
+    unchanged (tests/assessments/test_catalogue.py holds them to that), so
+    the hot path never parses a stored document. Imported ones are read from
+    their row once and cached by id: rows are never edited.
     """
-    if row.source == InstrumentSource.BUILTIN:
-        return assessments.load_builtin(f"{row.url}|{row.version}")
+    if key.source == InstrumentSource.BUILTIN:
+        return assessments.load_builtin(f"{key.url}|{key.version}")
     with _imported_lock:
-        cached = _imported.get(row.id)
+        cached = _imported.get(key.id)
         if cached is not None:
-            _imported.move_to_end(row.id)
+            _imported.move_to_end(key.id)
             return cached
-    definition = assessments.Instrument.from_documents(row.questionnaire, row.scoring or {})
+    documents = session.exec(
+        select(Instrument.questionnaire, Instrument.scoring).where(Instrument.id == key.id)
+    ).one()
+    definition = assessments.Instrument.from_documents(documents[0], documents[1] or {})
     with _imported_lock:
-        _imported[row.id] = definition
+        _imported[key.id] = definition
         while len(_imported) > _IMPORTED_CACHE_SIZE:
             _imported.popitem(last=False)
     return definition
@@ -106,16 +122,16 @@ def list_instruments(session: Session) -> list[InstrumentSummary]:
         session.exec(select(Instrument)),
         key=lambda row: (row.slug, assessments.version_key(row.version)),
     )
-    return [_summary(row) for row in rows]
+    return [_summary(session, row) for row in rows]
 
 
 def instrument_detail(session: Session, reference: str) -> InstrumentDetail:
     row = resolve_instrument(session, reference)
-    return InstrumentDetail(**_summary(row).model_dump(), questionnaire=row.questionnaire)
+    return InstrumentDetail(**_summary(session, row).model_dump(), questionnaire=row.questionnaire)
 
 
-def _summary(row: Instrument) -> InstrumentSummary:
-    definition = clinical_definition(row)
+def _summary(session: Session, row: Instrument) -> InstrumentSummary:
+    definition = clinical_definition(session, InstrumentKey.of(row))
     return InstrumentSummary(
         slug=row.slug,
         url=row.url,

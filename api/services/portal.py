@@ -11,14 +11,22 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import Row, and_
 from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
-from api.services.assignments import mark
-from api.services.instruments import load_instrument
+from api.services.assignments import change_status
+from api.services.instruments import InstrumentKey, clinical_definition
 from api.services.portal_links import PortalVisitor
 from api.services.responses import record_response
-from schemas import Assignment, AssignmentStatus, Instrument, Response, ResponseStatus
+from schemas import (
+    Assignment,
+    AssignmentStatus,
+    Instrument,
+    InstrumentSource,
+    Response,
+    ResponseStatus,
+)
 from schemas.assignment import PortalAssignment, PortalQuestionnaire
 from schemas.instrument import InstrumentRef
 from schemas.response import PortalSaved, PortalSubmitted
@@ -48,13 +56,16 @@ def open_assignments(session: Session, visitor: PortalVisitor) -> list[PortalAss
 def questionnaire_for(
     session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID
 ) -> PortalQuestionnaire:
-    assignment = _own(session, visitor, assignment_id)
-    instrument = load_instrument(session, assignment.instrument_id)
-    progress = _progress(session, assignment)
+    own = _own(session, visitor, assignment_id)
+    saved = None
+    if own.progress_id is not None:
+        saved = session.exec(
+            select(Response.questionnaire_response).where(Response.id == own.progress_id)
+        ).one()
     return PortalQuestionnaire(
-        assignment_id=assignment.id,
-        questionnaire=instrument.questionnaire,
-        saved_response=progress.questionnaire_response if progress else None,
+        assignment_id=own.id,
+        questionnaire=clinical_definition(session, _key(own)).questionnaire,
+        saved_response=saved,
     )
 
 
@@ -62,74 +73,90 @@ def save_progress(
     session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSaved:
     """Keep partial answers (status in-progress) to resume later; bad answers are still refused."""
-    assignment = _own(session, visitor, assignment_id, for_update=True)
-    _still_open(assignment)
-    if not isinstance(document, dict) or document.get("status") != ResponseStatus.IN_PROGRESS:
-        raise InvalidInput(
-            "save answers with status in-progress; submit them to finish",
-            [FieldProblem("/status", "must be in-progress here")],
-        )
+    own = _own(session, visitor, assignment_id, for_update=True)
+    _still_open(own)
+    _expect_status(
+        document,
+        ResponseStatus.IN_PROGRESS,
+        "save answers with status in-progress; submit them to finish",
+    )
     recorded = record_response(
         session,
         client_id=visitor.client_id,
-        instrument=load_instrument(session, assignment.instrument_id),
+        instrument=_key(own),
         questionnaire_response=document,
-        assignment_id=assignment.id,
-        progress=_progress(session, assignment),
+        assignment_id=own.id,
+        progress_id=own.progress_id,
     )
-    if assignment.status != AssignmentStatus.IN_PROGRESS:
-        mark(session, assignment, AssignmentStatus.IN_PROGRESS)
-    return PortalSaved(status="in-progress", response_id=recorded.response.id)
+    if own.status != AssignmentStatus.IN_PROGRESS:
+        change_status(session, own.id, AssignmentStatus.IN_PROGRESS)
+    return PortalSaved(status="in-progress", response_id=recorded.id)
 
 
 def submit(
     session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSubmitted:
     """Validate and score the completed response and complete the assignment, or change nothing."""
-    assignment = _own(session, visitor, assignment_id, for_update=True)
-    _still_open(assignment)
-    if not isinstance(document, dict) or document.get("status") != ResponseStatus.COMPLETED:
-        raise InvalidInput(
-            "submit a response with status completed",
-            [FieldProblem("/status", "must be completed to submit")],
-        )
+    own = _own(session, visitor, assignment_id, for_update=True)
+    _still_open(own)
+    _expect_status(document, ResponseStatus.COMPLETED, "submit a response with status completed")
     recorded = record_response(
         session,
         client_id=visitor.client_id,
-        instrument=load_instrument(session, assignment.instrument_id),
+        instrument=_key(own),
         questionnaire_response=document,
-        assignment_id=assignment.id,
-        progress=_progress(session, assignment),
+        assignment_id=own.id,
+        progress_id=own.progress_id,
     )
-    mark(session, assignment, AssignmentStatus.COMPLETED)
-    return PortalSubmitted(status="completed", response_id=recorded.response.id)
+    change_status(session, own.id, AssignmentStatus.COMPLETED)
+    return PortalSubmitted(status="completed", response_id=recorded.id)
 
 
 def _own(
     session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, for_update: bool = False
-) -> Assignment:
-    statement = select(Assignment).where(
-        Assignment.id == assignment_id,
-        Assignment.client_id == visitor.client_id,
-        Assignment.status != AssignmentStatus.CANCELLED,
+) -> Row[Any]:
+    """The visitor's own live assignment, its instrument and in-progress response: one query."""
+    statement = (
+        select(
+            Assignment.id,
+            Assignment.status,
+            Instrument.id.label("instrument_id"),  # type: ignore[attr-defined]
+            Instrument.url,
+            Instrument.version,
+            Instrument.source,
+            Response.id.label("progress_id"),  # type: ignore[attr-defined]
+        )
+        .join(Instrument, Instrument.id == Assignment.instrument_id)
+        .outerjoin(
+            Response,
+            and_(
+                Response.assignment_id == Assignment.id,
+                Response.status == ResponseStatus.IN_PROGRESS,
+            ),
+        )
+        .where(
+            Assignment.id == assignment_id,
+            Assignment.client_id == visitor.client_id,
+            Assignment.status != AssignmentStatus.CANCELLED,
+        )
     )
     if for_update:
-        statement = statement.with_for_update()
-    assignment = session.exec(statement).first()
-    if assignment is None:
+        statement = statement.with_for_update(of=Assignment)  # type: ignore[arg-type]
+    own = session.exec(statement).first()
+    if own is None:
         raise NotFound(f"no assignment {assignment_id} for you")
-    return assignment
+    return own
 
 
-def _still_open(assignment: Assignment) -> None:
-    if assignment.status == AssignmentStatus.COMPLETED:
+def _key(own: Row[Any]) -> InstrumentKey:
+    return InstrumentKey(own.instrument_id, own.url, own.version, InstrumentSource(own.source))
+
+
+def _still_open(own: Row[Any]) -> None:
+    if own.status == AssignmentStatus.COMPLETED:
         raise Conflict("this assignment is already completed")
 
 
-def _progress(session: Session, assignment: Assignment) -> Response | None:
-    return session.exec(
-        select(Response).where(
-            Response.assignment_id == assignment.id,
-            Response.status == ResponseStatus.IN_PROGRESS,
-        )
-    ).first()
+def _expect_status(document: Any, status: ResponseStatus, message: str) -> None:
+    if not isinstance(document, dict) or document.get("status") != status:
+        raise InvalidInput(message, [FieldProblem("/status", f"must be {status} here")])

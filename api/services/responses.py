@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
-from api.services.instruments import clinical_definition, resolve_instrument
+from api.persistence.tenancy import current_clinic
+from api.services.instruments import InstrumentKey, clinical_definition, resolve_instrument
 from schemas import Client, Instrument, Response, ResponseStatus, Score
 from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
@@ -32,7 +33,9 @@ RECORDABLE = frozenset(
 
 @dataclass(frozen=True)
 class RecordedResponse:
-    response: Response
+    id: uuid.UUID
+    status: ResponseStatus
+    flags: tuple[assessments.Flag, ...]
     scores: tuple[assessments.ScaleScore, ...]
 
 
@@ -40,36 +43,38 @@ def record_response(
     session: Session,
     *,
     client_id: uuid.UUID,
-    instrument: Instrument,
+    instrument: InstrumentKey,
     questionnaire_response: dict[str, Any],
     assignment_id: uuid.UUID | None = None,
     replaces: Response | None = None,
-    progress: Response | None = None,
+    progress_id: uuid.UUID | None = None,
 ) -> RecordedResponse:
-    """Validate, score (when whole) and add one response and its scores to `session`.
+    """Validate, score (when whole) and write one response and its scores.
 
     Flags (the safety flag) are raised whatever the status, so a yes saved in an
     unfinished check-in reaches the counsellor too.
 
     Raises `InvalidInput` listing every problem (each with a JSON pointer into
     the response) and `NotFound` for a client outside the session's clinic.
-    A correction of a completed response has status `amended` and names the
-    response it `replaces`; the original stays as it was. `progress` is the
-    in-progress response being continued or finished: it is updated in place,
-    so an assignment keeps one response from first save to submission.
+    A response given for an assignment names the assignment's client: the
+    database refuses any other (a composite foreign key). A correction of a
+    completed response has status `amended` and names the response it
+    `replaces`; the original stays as it was. `progress_id` is the in-progress
+    response being continued or finished: it is updated in place, so an
+    assignment keeps one response from first save to submission.
+
+    The writes are statements, not ORM objects (one INSERT or UPDATE for the
+    response, one INSERT for all its scores): this is the hot path of every
+    submission.
     """
-    if progress is not None and (
-        progress.status != ResponseStatus.IN_PROGRESS
-        or progress.client_id != client_id
-        or progress.instrument_id != instrument.id
+    if (
+        assignment_id is None
+        and session.exec(select(Client.id).where(Client.id == client_id)).first() is None
     ):
-        raise ValueError("only an in-progress response of this client and instrument continues")
-    client = session.get(Client, client_id)
-    if client is None:
         raise NotFound(f"no client {client_id} in this clinic")
-    definition = clinical_definition(instrument)
+    definition = clinical_definition(session, instrument)
     document = copy.deepcopy(questionnaire_response)
-    problems = _recording_problems(document, client, instrument.id, replaces)
+    problems = _recording_problems(document, client_id, instrument.id, replaces)
 
     scored: assessments.ScoredResponse | None = None
     status = document.get("status") if isinstance(document, dict) else None
@@ -88,51 +93,78 @@ def record_response(
         )
 
     flags = scored.flags if scored else assessments.raise_flags(definition, document)
-    response = progress or Response(
-        client_id=client.id,
-        assignment_id=assignment_id,
-        instrument_id=instrument.id,
-        status=ResponseStatus(status),
-        questionnaire_response={},
-    )
-    document["id"] = str(response.id)
-    document["subject"] = {"reference": f"Patient/{client.id}"}
+    response_id = progress_id or uuid.uuid4()
+    now = utcnow()
+    document["id"] = str(response_id)
+    document["subject"] = {"reference": f"Patient/{client_id}"}
     document["authored"] = authored.isoformat()
-    response.status = ResponseStatus(status)
-    response.authored = authored
-    response.questionnaire_response = document
-    response.flags = [asdict(flag) for flag in flags]
-    response.replaces_id = replaces.id if replaces else None
-    response.updated_at = utcnow()
-    rows = [
-        {
-            "id": uuid.uuid4(),
-            "clinic_id": session.info["clinic_id"],
-            "response_id": response.id,
-            "client_id": client.id,
-            "scale": score.scale,
-            "label": score.label,
-            "value": score.value,
-            "min": score.min,
-            "max": score.max,
-            "band": score.band,
-            "interpretation": score.interpretation,
-            "items_used": list(score.items_used),
-            "unscored_reason": score.unscored_reason,
-            "created_at": response.updated_at,
+    values = {
+        "status": ResponseStatus(status),
+        "authored": authored,
+        "questionnaire_response": document,
+        "flags": [asdict(flag) for flag in flags],
+        "replaces_id": replaces.id if replaces else None,
+        "updated_at": now,
+    }
+    clinic_id = current_clinic(session)
+    if progress_id is None:
+        row = {
+            "id": response_id,
+            "clinic_id": clinic_id,
+            "client_id": client_id,
+            "assignment_id": assignment_id,
+            "instrument_id": instrument.id,
+            "created_at": now,
+            **values,
         }
-        for score in (scored.scores if scored else ())
-    ]
-    if progress is None:
-        session.add(response)
-    session.flush()
-    if rows:
-        session.execute(insert(Score), rows)  # one statement for every scale
-    return RecordedResponse(response=response, scores=scored.scores if scored else ())
+        session.execute(insert(Response), [row])
+    else:
+        continued = session.execute(
+            update(Response)
+            .where(
+                Response.id == progress_id,
+                Response.status == ResponseStatus.IN_PROGRESS,
+                Response.client_id == client_id,
+                Response.instrument_id == instrument.id,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if continued.rowcount != 1:
+            raise ValueError("only an in-progress response of this client and instrument continues")
+    if scored:
+        session.execute(
+            insert(Score),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "clinic_id": clinic_id,
+                    "response_id": response_id,
+                    "client_id": client_id,
+                    "scale": score.scale,
+                    "label": score.label,
+                    "value": score.value,
+                    "min": score.min,
+                    "max": score.max,
+                    "band": score.band,
+                    "interpretation": score.interpretation,
+                    "items_used": list(score.items_used),
+                    "unscored_reason": score.unscored_reason,
+                    "created_at": now,
+                }
+                for score in scored.scores
+            ],
+        )
+    return RecordedResponse(
+        id=response_id,
+        status=ResponseStatus(status),
+        flags=flags,
+        scores=scored.scores if scored else (),
+    )
 
 
 def _recording_problems(
-    document: Any, client: Client, instrument_id: uuid.UUID, replaces: Response | None
+    document: Any, client_id: uuid.UUID, instrument_id: uuid.UUID, replaces: Response | None
 ) -> list[assessments.Problem]:
     if not isinstance(document, dict):
         return [assessments.Problem("invalid-structure", "", "the response must be a JSON object")]
@@ -148,7 +180,7 @@ def _recording_problems(
             )
         )
     subject = document.get("subject")
-    expected = f"Patient/{client.id}"
+    expected = f"Patient/{client_id}"
     if subject is not None and (
         not isinstance(subject, dict) or subject.get("reference") != expected
     ):
@@ -165,7 +197,7 @@ def _recording_problems(
                 )
             )
         elif (
-            replaces.client_id != client.id
+            replaces.client_id != client_id
             or replaces.instrument_id != instrument_id
             or replaces.status not in (ResponseStatus.COMPLETED, ResponseStatus.AMENDED)
         ):

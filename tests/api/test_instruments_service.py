@@ -9,6 +9,7 @@ import assessments
 from api.errors import NotFound
 from api.persistence import ClinicSession
 from api.services.instruments import (
+    InstrumentKey,
     clinical_definition,
     install_builtins,
     install_builtins_everywhere,
@@ -106,6 +107,6 @@ def test_an_imported_instrument_with_a_spec_is_scorable(session):
     )
     session.add(row)
     session.flush()
-    definition = clinical_definition(row)
+    definition = clinical_definition(session, InstrumentKey.of(row))
     assert definition.canonical == "https://clinic.example/Q/balance|1.0.0"
-    assert clinical_definition(row) is definition  # cached: stored instruments never change
+    assert clinical_definition(session, InstrumentKey.of(row)) is definition  # cached: never edited

@@ -6,11 +6,15 @@ import pytest
 from sqlmodel import func, select
 
 from api.errors import InvalidInput, NotFound
-from api.services.instruments import resolve_instrument
+from api.services.instruments import InstrumentKey, resolve_instrument
 from api.services.responses import record_response
 from schemas import Response, ResponseStatus, Score
 from tests.api.factories import clinic_session, make_assignment, make_client
 from tests.assessments.builders import balance_response, checkin_response, scale_answers
+
+
+def key(session, reference):
+    return InstrumentKey.of(resolve_instrument(session, reference))
 
 
 def count(session, model):
@@ -23,13 +27,13 @@ def test_a_completed_check_in_is_stored_with_its_scores_and_flags(session):
     recorded = record_response(
         session,
         client_id=client.id,
-        instrument=resolve_instrument(session, "weekly-check-in"),
+        instrument=key(session, "weekly-check-in"),
         questionnaire_response=checkin_response(balance_rating=8, safety=True),
         assignment_id=assignment.id,
     )
     session.commit()
 
-    stored = session.get(Response, recorded.response.id)
+    stored = session.get(Response, recorded.id)
     assert stored.status == ResponseStatus.COMPLETED
     assert stored.assignment_id == assignment.id
     assert stored.questionnaire_response["id"] == str(stored.id)
@@ -48,7 +52,7 @@ def test_an_unscored_scale_is_stored_with_its_reason(session):
     recorded = record_response(
         session,
         client_id=client.id,
-        instrument=resolve_instrument(session, "balance-assessment"),
+        instrument=key(session, "balance-assessment"),
         questionnaire_response=balance_response(answers),
     )
     closeness = next(s for s in recorded.scores if s.scale == "closeness")
@@ -64,10 +68,10 @@ def test_an_in_progress_response_is_stored_unscored(session):
     recorded = record_response(
         session,
         client_id=client.id,
-        instrument=resolve_instrument(session, "balance-assessment"),
+        instrument=key(session, "balance-assessment"),
         questionnaire_response=partial,
     )
-    assert recorded.response.status == ResponseStatus.IN_PROGRESS
+    assert recorded.status == ResponseStatus.IN_PROGRESS
     assert recorded.scores == ()
 
 
@@ -81,7 +85,7 @@ def test_an_invalid_response_writes_nothing_and_names_every_problem(session):
         record_response(
             session,
             client_id=client.id,
-            instrument=resolve_instrument(session, "weekly-check-in"),
+            instrument=key(session, "weekly-check-in"),
             questionnaire_response=bad,
         )
     assert [(e.pointer, e.code) for e in raised.value.errors] == [
@@ -99,7 +103,7 @@ def test_a_response_about_someone_else_is_refused(session):
         record_response(
             session,
             client_id=client.id,
-            instrument=resolve_instrument(session, "weekly-check-in"),
+            instrument=key(session, "weekly-check-in"),
             questionnaire_response=response,
         )
     assert [(e.pointer, e.code) for e in raised.value.errors] == [("/subject", "subject-mismatch")]
@@ -111,7 +115,7 @@ def test_authored_must_be_a_full_timestamp(session):
         record_response(
             session,
             client_id=client.id,
-            instrument=resolve_instrument(session, "weekly-check-in"),
+            instrument=key(session, "weekly-check-in"),
             questionnaire_response=checkin_response() | {"authored": "2026-11"},
         )
     assert [e.pointer for e in raised.value.errors] == ["/authored"]
@@ -125,20 +129,23 @@ def test_a_client_of_another_clinic_is_not_found(engine, session):
         record_response(
             session,
             client_id=theirs.id,
-            instrument=resolve_instrument(session, "weekly-check-in"),
+            instrument=key(session, "weekly-check-in"),
             questionnaire_response=checkin_response(),
         )
 
 
 def test_a_correction_is_a_new_amended_response_and_the_original_stays(session):
     client = make_client(session)
-    check_in = resolve_instrument(session, "weekly-check-in")
-    original = record_response(
-        session,
-        client_id=client.id,
-        instrument=check_in,
-        questionnaire_response=checkin_response(balance_rating=2),
-    ).response
+    check_in = key(session, "weekly-check-in")
+    original = session.get(
+        Response,
+        record_response(
+            session,
+            client_id=client.id,
+            instrument=check_in,
+            questionnaire_response=checkin_response(balance_rating=2),
+        ).id,
+    )
     amended = record_response(
         session,
         client_id=client.id,
@@ -147,7 +154,7 @@ def test_a_correction_is_a_new_amended_response_and_the_original_stays(session):
         replaces=original,
     )
     session.commit()
-    assert amended.response.replaces_id == original.id
+    assert session.get(Response, amended.id).replaces_id == original.id
     assert session.get(Response, original.id).status == ResponseStatus.COMPLETED
     ratings = session.exec(
         select(Score.response_id, Score.value).where(Score.scale == "balance-rating")
@@ -169,10 +176,16 @@ def test_a_correction_is_a_new_amended_response_and_the_original_stays(session):
 )
 def test_amendment_rules(session, status, replaces_original, message):
     client = make_client(session)
-    check_in = resolve_instrument(session, "weekly-check-in")
-    original = record_response(
-        session, client_id=client.id, instrument=check_in, questionnaire_response=checkin_response()
-    ).response
+    check_in = key(session, "weekly-check-in")
+    original = session.get(
+        Response,
+        record_response(
+            session,
+            client_id=client.id,
+            instrument=check_in,
+            questionnaire_response=checkin_response(),
+        ).id,
+    )
     with pytest.raises(InvalidInput) as raised:
         record_response(
             session,
@@ -191,8 +204,9 @@ def test_a_saved_unfinished_check_in_keeps_its_safety_flag(session):
     recorded = record_response(
         session,
         client_id=client.id,
-        instrument=resolve_instrument(session, "weekly-check-in"),
+        instrument=key(session, "weekly-check-in"),
         questionnaire_response=partial,
     )
-    assert [f["code"] for f in recorded.response.flags] == ["safety"]
-    assert recorded.response.flags[0]["private"] is True
+    stored = session.get(Response, recorded.id)
+    assert [f["code"] for f in stored.flags] == ["safety"]
+    assert stored.flags[0]["private"] is True

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from api.persistence import ClinicSession, scope_to_clinic
 from api.persistence.engine import WRITE
-from api.services.assignments import mark
+from api.services.assignments import change_status
 from schemas import Assignment, AssignmentStatus
 from tests.api.factories import make_assignment, make_client
 from tests.api.http import Integrator, PortalClient, access_token, new_clinic
@@ -194,16 +194,18 @@ def test_change_numbers_follow_commit_order_under_concurrency(engine, session):
         with ClinicSession(engine, expire_on_commit=False) as other:
             other.connection(execution_options={WRITE: True})
             scope_to_clinic(other, session.clinic_id)
-            row = other.exec(select(Assignment).where(Assignment.id == assignment_id)).one()
-            mark(other, row, AssignmentStatus.IN_PROGRESS)
+            change_status(other, assignment_id, AssignmentStatus.IN_PROGRESS)
             other.commit()
-            finished.append((time.monotonic(), row.change_seq))
+            seq = other.exec(
+                select(Assignment.change_seq).where(Assignment.id == assignment_id)
+            ).one()
+            finished.append((time.monotonic(), seq))
 
     with ClinicSession(engine, expire_on_commit=False) as slow:
         slow.connection(execution_options={WRITE: True})
         scope_to_clinic(slow, session.clinic_id)
-        row = slow.exec(select(Assignment).where(Assignment.id == first.id)).one()
-        mark(slow, row, AssignmentStatus.IN_PROGRESS)  # numbered, not yet committed
+        change_status(slow, first.id, AssignmentStatus.IN_PROGRESS)  # numbered, not committed
+        first_seq = slow.exec(select(Assignment.change_seq).where(Assignment.id == first.id)).one()
         finished: list = []
         racer = threading.Thread(target=writer, args=(second.id, finished))
         racer.start()
@@ -213,4 +215,4 @@ def test_change_numbers_follow_commit_order_under_concurrency(engine, session):
         committed_first = time.monotonic()
     racer.join(timeout=20)
     assert finished and finished[0][0] > committed_first
-    assert finished[0][1] > row.change_seq
+    assert finished[0][1] > first_seq
