@@ -68,7 +68,7 @@ class Score(ClinicOwned, table=True):
 
     __table_args__ = (
         UniqueConstraint("clinic_id", "id"),
-        UniqueConstraint("response_id", "scale"),
+        UniqueConstraint("clinic_id", "response_id", "scale"),  # scoped lookups use it whole
         ForeignKeyConstraint(
             ["clinic_id", "response_id"], ["response.clinic_id", "response.id"], ondelete="CASCADE"
         ),

@@ -9,7 +9,7 @@ portal link. Handlers never scope by hand.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -32,11 +32,15 @@ def _challenge(error: str, **extra: str) -> dict[str, str]:
     return {"WWW-Authenticate": "Bearer " + ", ".join(parts)}
 
 
-def require(permission: str) -> Callable[..., tokens.Principal]:
-    """A dependency for `Resource.letter` (e.g. `Patient.c`): the caller, or 401/403."""
+def require(permission: str) -> Callable[..., Awaitable[tokens.Principal]]:
+    """A dependency for `Resource.letter` (e.g. `Patient.c`): the caller, or 401/403.
+
+    It does no I/O (the token is checked by its signature), so it runs on the
+    event loop rather than taking a worker thread.
+    """
     resource, _, letter = permission.partition(".")
 
-    def dependency(
+    async def dependency(
         request: Request,
         session: DbSession,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+from anyio import CancelScope
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
 from api.persistence.engine import WRITE
@@ -33,26 +35,41 @@ async def write_turn(request: Request) -> AsyncIterator[None]:
         yield
 
 
-def get_session(
+async def get_session(
     request: Request, _turn: Annotated[None, Depends(write_turn, scope="function")]
-) -> Iterator[ClinicSession]:
+) -> AsyncIterator[ClinicSession]:
     """The request's session: committed when the handler returns, rolled back if it raises.
 
-    The session connects on its first statement, not here: a request cancelled
-    between dependencies then holds no connection. Requests that may write use
-    the write engine, whose transactions begin IMMEDIATE on SQLite. Declared
-    with `scope="function"` (see `DbSession`) so the commit happens before the
-    response is sent: a client never sees success for a write that did not land.
+    Making a session does no I/O (it connects on its first statement), so it
+    is made on the event loop; the commit or rollback runs in a worker thread.
+    A request cancelled between dependencies then holds no connection.
+    Requests that may write use the write engine, whose transactions begin
+    IMMEDIATE on SQLite. Declared with `scope="function"` (see `DbSession`) so
+    the commit happens before the response is sent: a client never sees
+    success for a write that did not land.
     """
     state = request.app.state
     bind = state.engine if request.method in SAFE_METHODS else state.write_engine
-    with ClinicSession(bind, expire_on_commit=False) as session:
-        try:
-            yield session
+    session = ClinicSession(bind, expire_on_commit=False)
+    try:
+        yield session
+    except BaseException:
+        with CancelScope(shield=True):
+            await run_in_threadpool(_finish, session, False)
+        raise
+    with CancelScope(shield=True):
+        await run_in_threadpool(_finish, session, True)
+
+
+def _finish(session: ClinicSession, commit: bool) -> None:
+    """Commit (or roll back) and close, in one trip to a worker thread."""
+    try:
+        if commit:
             session.commit()
-        except BaseException:
+        else:
             session.rollback()
-            raise
+    finally:
+        session.close()
 
 
 DbSession = Annotated[ClinicSession, Depends(get_session, scope="function")]

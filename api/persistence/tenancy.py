@@ -131,8 +131,15 @@ def _owned() -> tuple[type[ClinicOwned], ...]:
     return _clinic_owned_tables(len(default_registry.mappers))
 
 
+@cache
+def _scoped_tables(_mapper_count: int) -> frozenset[Table]:
+    """The tables whose rows a session sees only for its clinic: every clinic-owned
+    table, and `clinic` itself."""
+    return frozenset({cls.__table__ for cls in _owned()} | {Clinic.__table__})  # type: ignore[attr-defined]
+
+
 def _clinic_tables(statement: Any, owned: set[Table]) -> tuple[set[Table], set[Table]]:
-    """The clinic-owned tables a statement names: (through ORM entities, only bare).
+    """The clinic-owned tables (and `clinic`) a statement names: (through ORM entities, only bare).
 
     The criteria reach a table wherever its ORM entity appears; a table named
     only through Core (`Client.__table__`) is out of their reach.
@@ -141,6 +148,7 @@ def _clinic_tables(statement: Any, owned: set[Table]) -> tuple[set[Table], set[T
     for element in visitors.iterate(statement):
         table = element if isinstance(element, Table) else getattr(element, "table", None)
         if isinstance(table, Table) and table in owned:
+            table = table._deannotate()  # an entity's table is an annotated copy
             named.add(table)
             if "parententity" in getattr(element, "_annotations", {}):
                 entity.add(table)
@@ -169,17 +177,19 @@ def _sets_clinic(statement: Any, parameters: Any) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _criteria(clinic_id: uuid.UUID, _mapper_count: int) -> tuple[Any, ...]:
-    """The loader criteria for one clinic: one per clinic-owned class, each applying
-    wherever its table appears and a no-op elsewhere. Built once per clinic, as
-    plain expressions: lambdas would be re-analysed on every execution."""
-    return (
-        with_loader_criteria(Clinic, Clinic.id == clinic_id, include_aliases=True),
-        *(
-            with_loader_criteria(table, table.clinic_id == clinic_id, include_aliases=True)
-            for table in _owned()
-        ),
-    )
+def _criterion(clinic_id: uuid.UUID, table: Table) -> Any:
+    """The loader criterion confining one table's entity to one clinic (built once, as a
+    plain expression: a lambda would be re-analysed on every execution)."""
+    cls = _class_of(table)
+    column = cls.id if cls is Clinic else cls.clinic_id  # type: ignore[attr-defined]
+    return with_loader_criteria(cls, column == clinic_id, include_aliases=True)
+
+
+def _class_of(table: Table) -> type:
+    for mapper in default_registry.mappers:
+        if mapper.local_table is table:
+            return mapper.class_
+    raise KeyError(table.name)
 
 
 def _refuse(message: str) -> NoReturn:
@@ -196,15 +206,15 @@ def _scope_statements(state: ORMExecuteState) -> None:
     session = state.session
     if session.info.get(_ACROSS):
         return
-    if state.is_column_load or state.is_relationship_load:
-        return  # the criteria of the parent statement already travel with these
     statement = state.statement
     if isinstance(statement, TextClause):
         _refuse("raw SQL (text()) cannot be scoped to a clinic; use ORM statements")
-    entity, bare = _clinic_tables(statement, {cls.__table__ for cls in _owned()})
-    if bare:
+    entity, bare = _clinic_tables(statement, _scoped_tables(len(default_registry.mappers)))
+    if bare - {Clinic.__table__}:
         _refuse("Core statements on clinic-owned tables cannot be scoped; use the ORM classes")
-    reached = entity or any(issubclass(m.class_, ClinicOwned) for m in state.all_mappers)
+    reached = bool(entity - {Clinic.__table__}) or any(
+        issubclass(m.class_, ClinicOwned) for m in state.all_mappers
+    )
     if state.is_insert and reached and not _rows_of(statement, state.parameters, session):
         _refuse(
             "an INSERT statement must give every row the session's clinic_id "
@@ -220,7 +230,11 @@ def _scope_statements(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    state.statement = statement.options(*_criteria(clinic_id, len(default_registry.mappers)))
+    # Criteria only for the entities this statement names: each applies wherever its
+    # entity appears (joins, subqueries, aliases, lazy loads), and unnamed ones would
+    # only make every statement's cache key longer.
+    if entity:
+        state.statement = statement.options(*(_criterion(clinic_id, t) for t in entity))
 
 
 @event.listens_for(ClinicSession, "transient_to_pending")

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 import assessments
@@ -51,7 +52,11 @@ def install_builtins_everywhere(session: Session) -> int:
 def resolve_instrument(session: Session, reference: str) -> Instrument:
     """An instrument by slug, canonical url or `url|version`; without a version, the newest."""
     base, _, version = reference.partition("|")
-    statement = select(Instrument).where((Instrument.slug == base) | (Instrument.url == base))
+    statement = (
+        select(Instrument)
+        .where((Instrument.slug == base) | (Instrument.url == base))
+        .options(defer(Instrument.questionnaire), defer(Instrument.scoring))  # read when used
+    )
     if version:
         statement = statement.where(Instrument.version == version)
     rows = sorted(session.exec(statement), key=lambda row: assessments.version_key(row.version))

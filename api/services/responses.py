@@ -21,7 +21,7 @@ import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
 from api.persistence.tenancy import current_clinic
 from api.services.instruments import InstrumentKey, clinical_definition, resolve_instrument
-from schemas import Client, Instrument, Response, ResponseStatus, Score
+from schemas import Client, Instrument, InstrumentSource, Response, ResponseStatus, Score
 from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
 from schemas.response import FlagPublic, ResponsePublic, ResultPoint, ResultSeries, ScorePublic
@@ -241,24 +241,40 @@ def _authored(document: Any, problems: list[assessments.Problem]) -> datetime:
 
 def response_view(session: Session, response_id: uuid.UUID) -> ResponsePublic:
     """A response with its scores and flags, for the counsellor's practice system."""
-    response = session.get(Response, response_id)
-    if response is None:
+    found = session.exec(
+        select(
+            Response.id,
+            Response.assignment_id,
+            Response.client_id,
+            Response.status,
+            Response.authored,
+            Response.questionnaire_response,
+            Response.flags,
+            Instrument.id.label("instrument_id"),  # type: ignore[attr-defined]
+            Instrument.slug,
+            Instrument.url,
+            Instrument.version,
+            Instrument.source,
+        )
+        .join(Instrument, Instrument.id == Response.instrument_id)
+        .where(Response.id == response_id)
+    ).first()
+    if found is None:
         raise NotFound(f"no response {response_id}")
-    instrument = session.get(Instrument, response.instrument_id)
-    assert instrument is not None  # a composite foreign key guarantees it
-    scores = session.exec(select(Score).where(Score.response_id == response.id))
+    key = InstrumentKey(
+        found.instrument_id, found.url, found.version, InstrumentSource(found.source)
+    )
+    scores = session.exec(select(*_SCORE_COLUMNS).where(Score.response_id == found.id)).all()
     return ResponsePublic(
-        id=response.id,
-        assignment_id=response.assignment_id,
-        client_id=response.client_id,
-        instrument=InstrumentRef(
-            slug=instrument.slug, url=instrument.url, version=instrument.version
-        ),
-        status=response.status,
-        authored=response.authored,
-        questionnaire_response=response.questionnaire_response,
-        scores=[_score_public(s) for s in _in_spec_order(instrument, list(scores))],
-        flags=[FlagPublic(**flag) for flag in response.flags],
+        id=found.id,
+        assignment_id=found.assignment_id,
+        client_id=found.client_id,
+        instrument=InstrumentRef(slug=found.slug, url=found.url, version=found.version),
+        status=found.status,
+        authored=found.authored,
+        questionnaire_response=found.questionnaire_response,
+        scores=[_score_public(s) for s in _in_spec_order(session, key, list(scores))],
+        flags=[FlagPublic(**flag) for flag in found.flags],
     )
 
 
@@ -289,10 +305,10 @@ def client_results(
     )
     replaced = {r.replaces_id for r in responses if r.replaces_id is not None}
     kept = [r for r in responses if r.id not in replaced]
-    scores_by_response: dict[uuid.UUID, list[Score]] = {r.id: [] for r in kept}
+    scores_by_response: dict[uuid.UUID, list[Any]] = {r.id: [] for r in kept}
     if kept:
         for score in session.exec(
-            select(Score).where(Score.response_id.in_(list(scores_by_response)))
+            select(*_SCORE_COLUMNS).where(Score.response_id.in_(list(scores_by_response)))
         ):  # type: ignore[attr-defined]
             scores_by_response[score.response_id].append(score)
     return ResultSeries(
@@ -306,7 +322,10 @@ def client_results(
                 assignment_id=r.assignment_id,
                 authored=r.authored,
                 scores=[
-                    _score_public(s) for s in _in_spec_order(instrument, scores_by_response[r.id])
+                    _score_public(s)
+                    for s in _in_spec_order(
+                        session, InstrumentKey.of(instrument), scores_by_response[r.id]
+                    )
                 ],
             )
             for r in kept
@@ -314,14 +333,28 @@ def client_results(
     )
 
 
-def _in_spec_order(instrument: Instrument, scores: list[Score]) -> list[Score]:
-    order = {
-        scale["code"]: i for i, scale in enumerate((instrument.scoring or {}).get("scales", []))
-    }
+_SCORE_COLUMNS = (
+    Score.response_id,
+    Score.scale,
+    Score.label,
+    Score.value,
+    Score.min,
+    Score.max,
+    Score.band,
+    Score.interpretation,
+    Score.items_used,
+    Score.unscored_reason,
+)
+
+
+def _in_spec_order(session: Session, key: InstrumentKey, scores: list[Any]) -> list[Any]:
+    """Scores in the order the instrument's scoring spec lists its scales."""
+    scales = clinical_definition(session, key).scoring.scales
+    order = {scale.code: i for i, scale in enumerate(scales)}
     return sorted(scores, key=lambda s: order.get(s.scale, len(order)))
 
 
-def _score_public(score: Score) -> ScorePublic:
+def _score_public(score: Any) -> ScorePublic:
     return ScorePublic(
         scale=score.scale,
         label=score.label,

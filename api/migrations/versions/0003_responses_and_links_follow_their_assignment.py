@@ -1,8 +1,8 @@
-"""responses and portal links belong to their assignment's client
+"""responses and links follow their assignment; scores found by clinic and response
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 05:36:41.349218
+Create Date: 2026-11-22 05:50:21.572022
 """
 
 from collections.abc import Sequence
@@ -46,8 +46,21 @@ def upgrade() -> None:
             ["clinic_id", "id", "client_id"],
         )
 
+    with op.batch_alter_table("score", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_score_response_id_scale"), type_="unique")
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_score_clinic_id_response_id_scale"),
+            ["clinic_id", "response_id", "scale"],
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("score", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_score_clinic_id_response_id_scale"), type_="unique")
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_score_response_id_scale"), ["response_id", "scale"]
+        )
+
     with op.batch_alter_table("response", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_response_clinic_id_assignment_id_client_id_assignment"),
