@@ -110,8 +110,7 @@ def _db_revision(arguments: argparse.Namespace) -> int:
 def _clinic_create(arguments: argparse.Namespace) -> int:
     from api.persistence import ClinicSession, make_engine
     from api.persistence.migrations import is_current
-    from api.services.clinics import create_clinic
-    from api.services.integrations import create_integration
+    from api.services.clinics import open_clinic
     from api.services.maintenance import prepare_database
 
     settings = get_settings()
@@ -124,8 +123,7 @@ def _clinic_create(arguments: argparse.Namespace) -> int:
         )
         return 1
     with ClinicSession(engine, expire_on_commit=False) as session:
-        clinic = create_clinic(session, arguments.name)
-        integration, secret = create_integration(session, "created with the clinic")
+        clinic, integration, secret = open_clinic(session, arguments.name)
         session.commit()
     print(
         json.dumps(

@@ -44,6 +44,7 @@ class Assignment(ClinicOwned, table=True):
             ["clinic_id", "instrument_id"], ["instrument.clinic_id", "instrument.id"]
         ),
         Index("ix_assignment_changes", "clinic_id", "change_seq"),
+        Index("ix_assignment_updated", "clinic_id", "updated_at"),
         Index("ix_assignment_client", "clinic_id", "client_id"),
         Index("ix_assignment_couple", "clinic_id", "couple_id"),
     )

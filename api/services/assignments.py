@@ -11,9 +11,10 @@ while it was reading.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from pydantic import Field
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
@@ -91,7 +92,10 @@ def assign(session: Session, settings: Settings, body: AssignmentCreate) -> list
 
 
 def get_assignment(session: Session, assignment_id: uuid.UUID) -> AssignmentPublic:
-    return list_page_items(session, [_load(session, assignment_id)])[0]
+    views = _views(session, select(*_VIEW).where(Assignment.id == assignment_id))
+    if not views:
+        raise NotFound(f"no assignment {assignment_id}")
+    return views[0]
 
 
 def list_assignments(
@@ -108,7 +112,7 @@ def list_assignments(
     position = decode_cursor(cursor, ("seq",))
     after = int(position["seq"]) if position else 0
     statement = (
-        select(Assignment)
+        select(*_VIEW)
         .where(Assignment.change_seq > after)
         .order_by(Assignment.change_seq)
         .limit(limit + 1)
@@ -120,42 +124,84 @@ def list_assignments(
     if couple_id is not None:
         statement = statement.where(Assignment.couple_id == couple_id)
     if updated_since is not None:
-        statement = statement.where(Assignment.updated_at >= updated_since)
-    rows = list(session.exec(statement))
-    page = rows[:limit]
-    last = page[-1].change_seq if page else after
+        # Times follow change numbers (both are taken under the clinic's counter lock),
+        # so the first change at or after the time bounds the walk along the sequence.
+        first = session.exec(
+            select(Assignment.change_seq)
+            .where(Assignment.updated_at >= updated_since)
+            .order_by(Assignment.updated_at)
+            .limit(1)
+        ).first()
+        statement = statement.where(
+            Assignment.change_seq >= (first if first is not None else after + 1),
+            Assignment.updated_at >= updated_since,
+        )
+    views = _views(session, statement)
+    page = views[:limit]
     return AssignmentPage(
-        items=list_page_items(session, page),
-        next_cursor=encode_cursor({"seq": last}),
-        has_more=len(rows) > limit,
+        items=page,
+        next_cursor=encode_cursor({"seq": page[-1].change_seq if page else after}),
+        has_more=len(views) > limit,
     )
 
 
-def list_page_items(session: Session, assignments: Sequence[Assignment]) -> list[AssignmentPublic]:
-    """Public views of assignments: their instruments and completed responses in two queries."""
-    if not assignments:
-        return []
-    ids = [a.id for a in assignments]
-    instruments = {
-        row.id: InstrumentRef(slug=row.slug, url=row.url, version=row.version)
-        for row in session.exec(
-            select(Instrument.id, Instrument.slug, Instrument.url, Instrument.version).where(
-                Instrument.id.in_({a.instrument_id for a in assignments})  # type: ignore[attr-defined]
+_VIEW = (
+    Assignment.id,
+    Assignment.client_id,
+    Assignment.couple_id,
+    Assignment.status,
+    Assignment.due,
+    Assignment.note,
+    Assignment.created_at,
+    Assignment.updated_at,
+    Assignment.change_seq,
+    Instrument.slug,
+    Instrument.url,
+    Instrument.version,
+)
+
+
+class _View(AssignmentPublic):
+    change_seq: int = Field(exclude=True)
+
+
+def _views(session: Session, statement: Any) -> list[_View]:
+    """Assignments as their public view, with their completed responses: two queries.
+
+    The rows come from the database as typed columns, so the views are built
+    without validating them again (model_construct).
+    """
+    rows = list(session.exec(statement.join(Instrument, Instrument.id == Assignment.instrument_id)))
+    responses: dict[uuid.UUID, uuid.UUID] = {}
+    if rows:
+        responses = {
+            row.assignment_id: row.id
+            for row in session.exec(
+                select(Response.assignment_id, Response.id)
+                .where(
+                    Response.assignment_id.in_([r.id for r in rows]),  # type: ignore[union-attr]
+                    Response.status.in_([ResponseStatus.COMPLETED, ResponseStatus.AMENDED]),  # type: ignore[attr-defined]
+                )
+                .order_by(Response.created_at)
             )
+        }
+    return [
+        _View.model_construct(
+            id=r.id,
+            client_id=r.client_id,
+            couple_id=r.couple_id,
+            instrument=InstrumentRef.model_construct(slug=r.slug, url=r.url, version=r.version),
+            status=AssignmentStatus(r.status),
+            due=r.due,
+            note=r.note,
+            response_id=responses.get(r.id),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            portal_url=None,
+            change_seq=r.change_seq,
         )
-    }
-    responses = {
-        row.assignment_id: row.id
-        for row in session.exec(
-            select(Response.assignment_id, Response.id)
-            .where(
-                Response.assignment_id.in_(ids),  # type: ignore[union-attr]
-                Response.status.in_([ResponseStatus.COMPLETED, ResponseStatus.AMENDED]),  # type: ignore[attr-defined]
-            )
-            .order_by(Response.created_at)
-        )
-    }
-    return [_public(a, instruments[a.instrument_id], responses.get(a.id)) for a in assignments]
+        for r in rows
+    ]
 
 
 def update_assignment(

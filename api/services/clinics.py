@@ -7,7 +7,8 @@ from sqlmodel import Session
 from api.errors import FieldProblem, InvalidInput
 from api.persistence.tenancy import scope_to_clinic
 from api.services.instruments import install_builtins
-from schemas import Clinic
+from api.services.integrations import create_integration
+from schemas import Clinic, Integration
 
 
 def create_clinic(session: Session, name: str) -> Clinic:
@@ -24,3 +25,11 @@ def create_clinic(session: Session, name: str) -> Clinic:
     install_builtins(session)
     session.flush()
     return clinic
+
+
+def open_clinic(session: Session, name: str) -> tuple[Clinic, Integration, str]:
+    """What `tandem clinic create` makes: a clinic, its first integration (full access),
+    and that integration's secret, which is shown once and stored only as a hash."""
+    clinic = create_clinic(session, name)
+    integration, secret = create_integration(session, "created with the clinic")
+    return clinic, integration, secret

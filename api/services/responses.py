@@ -8,7 +8,6 @@ caller's session together and the caller's single commit lands them.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -73,7 +72,13 @@ def record_response(
     ):
         raise NotFound(f"no client {client_id} in this clinic")
     definition = clinical_definition(session, instrument)
-    document = copy.deepcopy(questionnaire_response)
+    # Only top-level members (id, subject, authored) are set below, so a shallow copy
+    # keeps the caller's document untouched without copying every item.
+    document = (
+        dict(questionnaire_response)
+        if isinstance(questionnaire_response, dict)
+        else questionnaire_response
+    )
     problems = _recording_problems(document, client_id, instrument.id, replaces)
 
     scored: assessments.ScoredResponse | None = None

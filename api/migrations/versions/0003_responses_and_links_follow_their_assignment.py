@@ -1,8 +1,8 @@
-"""responses and links follow their assignment; scores found by clinic and response
+"""responses and links follow their assignment; lookups by clinic
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 05:50:21.572022
+Create Date: 2026-11-22 05:59:24.695660
 """
 
 from collections.abc import Sequence
@@ -17,16 +17,17 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("assignment", schema=None) as batch_op:
+        batch_op.create_index("ix_assignment_updated", ["clinic_id", "updated_at"], unique=False)
         batch_op.create_unique_constraint(
             batch_op.f("uq_assignment_clinic_id_id_client_id"), ["clinic_id", "id", "client_id"]
         )
 
     with op.batch_alter_table("portal_link", schema=None) as batch_op:
         batch_op.drop_constraint(
-            batch_op.f("fk_portal_link_clinic_id_client_id_client"), type_="foreignkey"
+            batch_op.f("fk_portal_link_clinic_id_assignment_id_assignment"), type_="foreignkey"
         )
         batch_op.drop_constraint(
-            batch_op.f("fk_portal_link_clinic_id_assignment_id_assignment"), type_="foreignkey"
+            batch_op.f("fk_portal_link_clinic_id_client_id_client"), type_="foreignkey"
         )
         batch_op.create_foreign_key(
             batch_op.f("fk_portal_link_clinic_id_assignment_id_client_id_assignment"),
@@ -79,17 +80,18 @@ def downgrade() -> None:
             type_="foreignkey",
         )
         batch_op.create_foreign_key(
-            batch_op.f("fk_portal_link_clinic_id_assignment_id_assignment"),
-            "assignment",
-            ["clinic_id", "assignment_id"],
-            ["clinic_id", "id"],
-        )
-        batch_op.create_foreign_key(
             batch_op.f("fk_portal_link_clinic_id_client_id_client"),
             "client",
             ["clinic_id", "client_id"],
             ["clinic_id", "id"],
         )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_portal_link_clinic_id_assignment_id_assignment"),
+            "assignment",
+            ["clinic_id", "assignment_id"],
+            ["clinic_id", "id"],
+        )
 
     with op.batch_alter_table("assignment", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("uq_assignment_clinic_id_id_client_id"), type_="unique")
+        batch_op.drop_index("ix_assignment_updated")
