@@ -73,33 +73,39 @@ def save_progress(
     session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSaved:
     """Keep partial answers (status in-progress) to resume later; bad answers are still refused."""
-    own = _own(session, visitor, assignment_id, for_update=True)
-    _still_open(own)
-    _expect_status(
-        document,
-        ResponseStatus.IN_PROGRESS,
+    response_id = _record(
+        session, visitor, assignment_id, document, ResponseStatus.IN_PROGRESS,
         "save answers with status in-progress; submit them to finish",
-    )
-    recorded = record_response(
-        session,
-        client_id=visitor.client_id,
-        instrument=_key(own),
-        questionnaire_response=document,
-        assignment_id=own.id,
-        progress_id=own.progress_id,
-    )
-    if own.status != AssignmentStatus.IN_PROGRESS:
-        change_status(session, own.id, AssignmentStatus.IN_PROGRESS)
-    return PortalSaved(status="in-progress", response_id=recorded.id)
+    )  # fmt: skip
+    return PortalSaved(status="in-progress", response_id=response_id)
 
 
 def submit(
     session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSubmitted:
     """Validate and score the completed response and complete the assignment, or change nothing."""
+    response_id = _record(
+        session, visitor, assignment_id, document, ResponseStatus.COMPLETED,
+        "submit a response with status completed",
+    )  # fmt: skip
+    return PortalSubmitted(status="completed", response_id=response_id)
+
+
+def _record(
+    session: Session,
+    visitor: PortalVisitor,
+    assignment_id: uuid.UUID,
+    document: Any,
+    status: ResponseStatus,
+    refusal: str,
+) -> uuid.UUID:
+    """Record the visitor's answers to their open assignment with the status a step
+    needs, and move the assignment along (in-progress, or completed)."""
     own = _own(session, visitor, assignment_id, for_update=True)
-    _still_open(own)
-    _expect_status(document, ResponseStatus.COMPLETED, "submit a response with status completed")
+    if own.status == AssignmentStatus.COMPLETED:
+        raise Conflict("this assignment is already completed")
+    if not isinstance(document, dict) or document.get("status") != status:
+        raise InvalidInput(refusal, [FieldProblem("/status", f"must be {status} here")])
     recorded = record_response(
         session,
         client_id=visitor.client_id,
@@ -108,8 +114,14 @@ def submit(
         assignment_id=own.id,
         progress_id=own.progress_id,
     )
-    change_status(session, own.id, AssignmentStatus.COMPLETED)
-    return PortalSubmitted(status="completed", response_id=recorded.id)
+    next_status = (
+        AssignmentStatus.COMPLETED
+        if status == ResponseStatus.COMPLETED
+        else AssignmentStatus.IN_PROGRESS
+    )
+    if own.status != next_status:
+        change_status(session, own.id, next_status)
+    return recorded.id
 
 
 def _own(
@@ -150,13 +162,3 @@ def _own(
 
 def _key(own: Row[Any]) -> InstrumentKey:
     return InstrumentKey(own.instrument_id, own.url, own.version, InstrumentSource(own.source))
-
-
-def _still_open(own: Row[Any]) -> None:
-    if own.status == AssignmentStatus.COMPLETED:
-        raise Conflict("this assignment is already completed")
-
-
-def _expect_status(document: Any, status: ResponseStatus, message: str) -> None:
-    if not isinstance(document, dict) or document.get("status") != status:
-        raise InvalidInput(message, [FieldProblem("/status", f"must be {status} here")])
