@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import anyio.to_thread
 from anyio import CancelScope, CapacityLimiter
 from fastapi import Depends, Request
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlmodel import Session
 
 from api.persistence.engine import WRITE
 from api.persistence.tenancy import ClinicSession
@@ -89,3 +90,30 @@ DbSession = Annotated[ClinicSession, Depends(get_session, scope="function")]
 def write_engine_of(engine: Engine) -> Engine:
     """The engine whose connections are opened for writing (BEGIN IMMEDIATE on SQLite)."""
     return engine.execution_options(**{WRITE: True})
+
+
+_AT_COMMIT = "tandem_at_commit"
+
+
+def at_commit(session: Session, step: Callable[[Session], None]) -> None:
+    """Run `step` as the last thing before this session's next commit, in the same thread.
+
+    For work that takes a contended lock (the clinic's change counter): done at
+    commit, the lock is held for a couple of statements, not across the rest of
+    the request and its trips between threads.
+    """
+    session.info.setdefault(_AT_COMMIT, []).append(step)
+
+
+@event.listens_for(ClinicSession, "before_commit")
+def _run_at_commit(session: Session) -> None:
+    steps = session.info.pop(_AT_COMMIT, [])
+    for step in steps:
+        step(session)
+    if steps:
+        session.flush()
+
+
+@event.listens_for(ClinicSession, "after_rollback")
+def _forget_at_commit(session: Session) -> None:
+    session.info.pop(_AT_COMMIT, None)

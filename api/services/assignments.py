@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.pagination import decode_cursor, encode_cursor
+from api.persistence.session import at_commit
 from api.persistence.tenancy import current_clinic
 from api.services.clients import couple_members
 from api.services.instruments import resolve_instrument
@@ -250,14 +251,23 @@ def portal_url(settings: Settings, token: str) -> str:
 
 
 def change_status(session: Session, assignment_id: uuid.UUID, status: AssignmentStatus) -> None:
-    """Move an assignment to `status` as the last step of a change (portal save or submit)."""
-    seq, stamped = _next_changes(session, 1)
-    session.execute(
-        update(Assignment)
-        .where(Assignment.id == assignment_id)
-        .values(status=status, change_seq=seq, updated_at=stamped)
-        .execution_options(synchronize_session=False)
-    )
+    """Move an assignment to `status` (portal save or submit), numbered at commit.
+
+    Clients submit all at once; numbering their changes at commit holds the
+    clinic's counter lock for two statements and the commit, not for the rest
+    of each request.
+    """
+
+    def number(session: Session) -> None:
+        seq, stamped = _next_changes(session, 1)
+        session.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment_id)
+            .values(status=status, change_seq=seq, updated_at=stamped)
+            .execution_options(synchronize_session=False)
+        )
+
+    at_commit(session, number)
 
 
 def stamp_changes(session: Session, assignments: list[Assignment]) -> None:

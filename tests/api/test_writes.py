@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlmodel import select
 
-from api.persistence import ClinicSession, scope_to_clinic
+from api.persistence import ClinicSession, at_commit, scope_to_clinic
 from api.persistence.engine import WRITE
 from api.services.assignments import change_status
 from schemas import Assignment, AssignmentStatus
@@ -184,35 +184,41 @@ def test_updated_since_is_inclusive_and_ordered(integrator):
 
 
 def test_change_numbers_follow_commit_order_under_concurrency(engine, session):
-    """A change numbered first but committed last would be skipped by a poller; the clinic's
-    counter row lock makes the second writer wait, so numbers follow commits."""
+    """A change numbered first but committed last would be skipped by a poller. Numbers are
+    taken at commit under the clinic's counter row lock, so a second writer waits until the
+    first has committed, and its number is the higher one."""
     client = make_client(session)
     first, second = make_assignment(session, client), make_assignment(session, client)
     session.commit()
+    numbered, release = threading.Event(), threading.Event()
+    log: list = []
 
-    def writer(assignment_id, finished: list) -> None:
-        with ClinicSession(engine, expire_on_commit=False) as other:
-            other.connection(execution_options={WRITE: True})
-            scope_to_clinic(other, session.clinic_id)
-            change_status(other, assignment_id, AssignmentStatus.IN_PROGRESS)
-            other.commit()
-            seq = other.exec(
-                select(Assignment.change_seq).where(Assignment.id == assignment_id)
-            ).one()
-            finished.append((time.monotonic(), seq))
+    def writer(assignment_id, pause: bool) -> None:
+        with ClinicSession(engine, expire_on_commit=False) as writing:
+            writing.connection(execution_options={WRITE: True})
+            scope_to_clinic(writing, session.clinic_id)
+            change_status(writing, assignment_id, AssignmentStatus.IN_PROGRESS)
+            if pause:  # stop inside the commit, after numbering, before committing
+                at_commit(writing, lambda _: (numbered.set(), release.wait(10)))
+            writing.commit()
+            log.append(assignment_id)
 
-    with ClinicSession(engine, expire_on_commit=False) as slow:
-        slow.connection(execution_options={WRITE: True})
-        scope_to_clinic(slow, session.clinic_id)
-        change_status(slow, first.id, AssignmentStatus.IN_PROGRESS)  # numbered, not committed
-        first_seq = slow.exec(select(Assignment.change_seq).where(Assignment.id == first.id)).one()
-        finished: list = []
-        racer = threading.Thread(target=writer, args=(second.id, finished))
-        racer.start()
-        time.sleep(0.5)
-        assert finished == []  # the second writer waits for the first to commit
-        slow.commit()
-        committed_first = time.monotonic()
-    racer.join(timeout=20)
-    assert finished and finished[0][0] > committed_first
-    assert finished[0][1] > first_seq
+    slow = threading.Thread(target=writer, args=(first.id, True))
+    slow.start()
+    assert numbered.wait(10)
+    racer = threading.Thread(target=writer, args=(second.id, False))
+    racer.start()
+    time.sleep(0.5)
+    assert log == []  # the second writer waits on the first's uncommitted number
+    release.set()
+    slow.join(10)
+    racer.join(10)
+    assert log == [first.id, second.id]
+    seqs = dict(
+        session.exec(
+            select(Assignment.id, Assignment.change_seq).where(
+                Assignment.id.in_([first.id, second.id])
+            )
+        ).all()
+    )
+    assert seqs[first.id] < seqs[second.id]
