@@ -19,3 +19,23 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 return
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
+
+
+def _framework_app() -> Any:
+    """A second floor: FastAPI itself, one sync dependency and a sync endpoint, no database,
+    which is the shape of every Tandem handler (they run in worker threads)."""
+    from fastapi import Depends, FastAPI
+
+    framework = FastAPI()
+
+    def dependency() -> int:
+        return 1
+
+    @framework.get("/")
+    def endpoint(value: int = Depends(dependency)) -> dict[str, int]:
+        return {"ok": value}
+
+    return framework
+
+
+framework_app = _framework_app()

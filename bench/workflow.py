@@ -10,7 +10,8 @@ submitted ones to read, starts `tandem serve` (one worker) and measures, for
   (a) submit-and-score of a completed balance assessment through the portal API
   (b) GET /v1/responses/{id}
   (c) GET /v1/assignments?updated_since=...&limit=50 pages
-  (d) the floor: a bare ASGI app returning fixed JSON, served by the same uvicorn
+  (d) the floor: a bare ASGI app returning fixed JSON, served by the same uvicorn,
+      and FastAPI's own floor: a sync endpoint with one sync dependency, no database
   (e) the peer (bench/peer.py): FastAPI + fhir.resources + SQLModel, submit and read
 
 It prints requests/s, p50 and p99 for each, and (a)-(c) as ratios of (d) and (e).
@@ -272,17 +273,24 @@ def measure_database(
     return results
 
 
-def measure_floor(arguments: argparse.Namespace) -> Result:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+def measure_floor(arguments: argparse.Namespace) -> list[Result]:
+    results = []
     env = dict(os.environ) | {"PYTHONPATH": str(ROOT / "bench")}
-    with (
-        tempfile.TemporaryDirectory() as directory,
-        server(uvicorn("floor:app", port), env, Path(directory), base),
-    ):
-        return wrk(
-            "(d) floor: bare ASGI", base, "get.lua", [], arguments.seconds, arguments.connections
-        )
+    floors = (
+        ("(d) floor: bare ASGI", "floor:app"),
+        ("(d) FastAPI sync + dependency", "floor:framework_app"),
+    )
+    for label, app in floors:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with (
+            tempfile.TemporaryDirectory() as directory,
+            server(uvicorn(app, port), env, Path(directory), base),
+        ):
+            results.append(
+                wrk(label, base, "get.lua", [], arguments.seconds, arguments.connections)
+            )
+    return results
 
 
 def report(results: list[Result]) -> None:
@@ -295,7 +303,7 @@ def report(results: list[Result]) -> None:
             f"{r.requests:>9} {r.failures:>7}"
         )
     by_label = {r.label: r for r in results}
-    floor = next(r for r in results if r.label.startswith("(d)"))
+    floor = next(r for r in results if r.label.startswith("(d) floor"))
     print()
     for kind in ("sqlite", "postgresql"):
         peer_submit = by_label.get(f"(e) peer submit, {kind}")
@@ -320,7 +328,7 @@ def main() -> None:
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/workflow.py needs wrk: apt-get install wrk")
-    results = [measure_floor(arguments)]
+    results = measure_floor(arguments)
     for kind in ("sqlite", "postgresql"):
         if arguments.only in (None, kind):
             results += measure_database(kind, arguments.postgres, arguments)
