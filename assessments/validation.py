@@ -46,7 +46,7 @@ class Problem:
     """One thing wrong with a response.
 
     `code` is one of: invalid-structure, invalid-resource-type, invalid-status,
-    questionnaire-mismatch, unknown-item, misplaced-item, repeated-item,
+    questionnaire-mismatch, invalid-text, unknown-item, misplaced-item, repeated-item,
     too-many-answers, answer-not-allowed, wrong-type, not-an-option,
     out-of-range, too-long, too-short, too-many-decimals, required, not-enabled.
     Services checking a response in context add their own codes (e.g. the
@@ -97,6 +97,7 @@ def validate_response(
             )
         )
     _check_questionnaire_reference(definition, response.get("questionnaire"), problems)
+    problems.extend(_control_characters(response, ""))
 
     items = response.get("item", [])
     if not isinstance(items, list):
@@ -107,6 +108,28 @@ def validate_response(
     root = _Instance(parent=None, items=items, scope=None)
     walker.walk_level(definition.items, items, "/item", root, enabled=True)
     return problems
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _control_characters(value: Any, pointer: str) -> list[Problem]:
+    """FHIR strings hold no control characters but tab, CR and LF; find any, anywhere."""
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            return [Problem("invalid-text", pointer, "text must not contain control characters")]
+        return []
+    if isinstance(value, dict):
+        entries = value.items()
+    elif isinstance(value, list):
+        entries = enumerate(value)  # type: ignore[assignment]
+    else:
+        return []
+    found = []
+    for key, item in entries:
+        escaped = str(key).replace("~", "~0").replace("/", "~1")
+        found.extend(_control_characters(item, f"{pointer}/{escaped}"))
+    return found
 
 
 def _check_questionnaire_reference(

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field
 
-from schemas.base import ClinicOwned, UTCDateTime, new_id, utcnow
+from schemas.base import ClinicOwned, PlainText, UTCDateTime, new_id, utcnow
 from schemas.instrument import InstrumentRef
 
 
@@ -97,7 +97,7 @@ class AssignmentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    instrument: str = Field(
+    instrument: PlainText = Field(
         min_length=1,
         max_length=300,
         description="slug, canonical url, or url|version",
@@ -106,7 +106,7 @@ class AssignmentCreate(BaseModel):
     client_id: uuid.UUID | None = None
     couple_id: uuid.UUID | None = None
     due: date | None = None
-    note: str | None = Field(default=None, max_length=2000)
+    note: PlainText | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _one_recipient(self) -> AssignmentCreate:
@@ -121,7 +121,7 @@ class AssignmentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     due: date | None = None
-    note: str | None = Field(default=None, max_length=2000)
+    note: PlainText | None = Field(default=None, max_length=2000)
     status: Literal["cancelled"] | None = None
 
 
@@ -163,7 +163,7 @@ class PortalLinkIssued(BaseModel):
 
 class LinksRevoked(BaseModel):
     assignment_id: uuid.UUID
-    revoked: int = Field(description="how many live links were revoked")
+    revoked: int = Field(description="how many live links of the client were revoked")
 
 
 class PortalAssignment(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -47,6 +48,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _plain(value: str) -> str:
+    if any(ord(c) < 32 and c not in "\t\r\n" for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+# Text from a request: no control characters (FHIR forbids them; PostgreSQL refuses NUL).
+PlainText = Annotated[str, AfterValidator(_plain)]
 
 
 def utcnow() -> datetime:

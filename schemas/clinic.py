@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.base import ClinicOwned, UTCDateTime, new_id, utcnow
+from schemas.base import ClinicOwned, PlainText, UTCDateTime, new_id, utcnow
 
 
 class Clinic(SQLModel, table=True):
@@ -99,17 +99,17 @@ class Identifier(BaseModel):
 
     model_config = _STRICT
 
-    system: str = Field(
+    system: PlainText = Field(
         min_length=1, max_length=255, schema_extra={"examples": ["https://pm.example/clients"]}
     )
-    value: str = Field(min_length=1, max_length=255, schema_extra={"examples": ["C-1042"]})
+    value: PlainText = Field(min_length=1, max_length=255, schema_extra={"examples": ["C-1042"]})
 
 
 class ClientCreate(BaseModel):
     model_config = _STRICT
 
     identifier: Identifier
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: PlainText | None = Field(default=None, min_length=1, max_length=200)
     birth_date: date | None = None
 
 

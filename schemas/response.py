@@ -8,7 +8,15 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import CheckConstraint, ForeignKeyConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field
 
 from schemas.base import ClinicOwned, JSONDocument, UTCDateTime, new_id, utcnow
@@ -48,6 +56,15 @@ class Response(ClinicOwned, table=True):
         ForeignKeyConstraint(["clinic_id", "replaces_id"], ["response.clinic_id", "response.id"]),
         Index("ix_response_client_authored", "clinic_id", "client_id", "authored"),
         Index("ix_response_assignment", "clinic_id", "assignment_id"),
+        # An assignment has at most one in-progress response: saves continue it.
+        Index(
+            "uq_response_in_progress",
+            "clinic_id",
+            "assignment_id",
+            unique=True,
+            postgresql_where=text("status = 'in-progress'"),
+            sqlite_where=text("status = 'in-progress'"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

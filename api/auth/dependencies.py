@@ -38,7 +38,6 @@ def require(permission: str) -> Callable[..., Awaitable[tokens.Principal]]:
     It does no I/O (the token is checked by its signature), so it runs on the
     event loop rather than taking a worker thread.
     """
-    resource, _, letter = permission.partition(".")
 
     async def dependency(
         request: Request,
@@ -59,16 +58,22 @@ def require(permission: str) -> Callable[..., Awaitable[tokens.Principal]]:
             )
         except tokens.TokenError as error:
             raise Unauthorized(str(error), headers=_challenge("invalid_token")) from error
-        if not allows(principal.scopes, resource, letter):
-            needed = f"system/{resource}.{letter}"
-            raise Forbidden(
-                f"this token lacks the scope {needed}",
-                headers=_challenge("insufficient_scope", scope=needed),
-            )
+        demand(principal, permission)
         scope_to_clinic(session, principal.clinic_id)
         return principal
 
     return dependency
+
+
+def demand(principal: tokens.Principal, permission: str) -> None:
+    """403 naming the scope unless the principal's token grants `Resource.letter`."""
+    resource, _, letter = permission.partition(".")
+    if not allows(principal.scopes, resource, letter):
+        needed = f"system/{resource}.{letter}"
+        raise Forbidden(
+            f"this token lacks the scope {needed}",
+            headers=_challenge("insufficient_scope", scope=needed),
+        )
 
 
 def portal_visitor(

@@ -8,10 +8,11 @@ client-credentials grant with HTTP Basic client authentication is offered.
 
 from __future__ import annotations
 
+import binascii
 from typing import Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from sqlmodel import Session
@@ -70,6 +71,18 @@ class TokenServer(AuthorizationServer):
         self.settings = settings
         self.register_grant(ClientCredentialsGrant)
         self.register_token_generator("default", self._generate)
+
+    def create_token_response(self, request: Any = None) -> Any:
+        """authlib's token response, with unreadable HTTP Basic credentials (bytes that are
+        not UTF-8, broken base64) answered as invalid_client rather than an error."""
+        try:
+            return super().create_token_response(request)
+        except (UnicodeDecodeError, binascii.Error, ValueError):
+            error = InvalidClientError(
+                description="the client credentials cannot be read", status_code=401
+            )
+            status, body, headers = error()
+            return self.handle_response(status, body, [*headers, ("WWW-Authenticate", "Basic")])
 
     def query_client(self, client_id: str) -> IntegrationClient | None:
         integration = find_integration(self.session, client_id)

@@ -87,6 +87,8 @@ def verify(token: str, *, secret: str, issuer: str) -> Principal:
             raise TokenError("the access token is not an RFC 9068 access token (typ at+jwt)")
         _registry(issuer).validate(decoded.claims)
         clinic_id = uuid.UUID(str(decoded.claims[CLINIC_CLAIM]))
+        if not isinstance(decoded.claims["scope"], str):
+            raise TokenError("the access token is not valid")
         scopes = tuple(parse_scopes(decoded.claims["scope"]))
     except ExpiredTokenError as error:
         raise TokenError("the access token has expired; request a new one") from error

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from api.auth.dependencies import require
 from api.auth.tokens import Principal
@@ -69,7 +69,7 @@ def list_assignments(
     client_id: uuid.UUID | None = None,
     couple_id: uuid.UUID | None = None,
     updated_since: Annotated[
-        datetime | None, Query(description="ISO 8601 with a time zone")
+        AwareDatetime | None, Query(description="ISO 8601 with a time zone")
     ] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -118,7 +118,9 @@ def update_assignment(
     "/assignments/{assignment_id}/revoke-link",
     response_model=LinksRevoked,
     responses=problems(404),
-    summary="Revoke the assignment's portal links",
+    summary="Revoke the portal links of the assignment's client (any of them opens it)",
+    description="A portal link opens all of its client's open assignments, so revoking "
+    "cuts the client off entirely; send a new link with `new-link` when needed.",
 )
 def revoke_link(
     request: Request,

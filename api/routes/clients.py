@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.auth.dependencies import require
+from api.auth.dependencies import demand, require
 from api.auth.tokens import Principal
 from api.pagination import DEFAULT_LIMIT
 from api.persistence import DbSession
@@ -33,11 +33,13 @@ def create_client(
     request: Request,
     body: ClientCreate,
     session: DbSession,
-    _: Annotated[Principal, Depends(require("Patient.c"))],
+    caller: Annotated[Principal, Depends(require("Patient.c"))],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     def produce() -> tuple[int, ClientPublic]:
         client, created = clients.register_client(session, body)
+        if not created:
+            demand(caller, "Patient.r")  # answering with a found client is a read
         return (201 if created else 200), client
 
     return idempotent(request, session, idempotency_key, body, produce)
@@ -93,11 +95,13 @@ def create_couple(
     request: Request,
     body: CoupleCreate,
     session: DbSession,
-    _: Annotated[Principal, Depends(require("Group.c"))],
+    caller: Annotated[Principal, Depends(require("Group.c"))],
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     def produce() -> tuple[int, CouplePublic]:
         couple, created = clients.register_couple(session, body)
+        if not created:
+            demand(caller, "Group.r")  # answering with a found couple is a read
         return (201 if created else 200), couple
 
     return idempotent(request, session, idempotency_key, body, produce)

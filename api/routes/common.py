@@ -69,13 +69,13 @@ def idempotent(
     digest = idempotency.fingerprint(
         request.method, request.url.path, payload.model_dump_json() if payload else ""
     )
-    stored = idempotency.replay(session, key, digest)
+    secret = request.app.state.settings.signing_key.get_secret_value()
+    stored = idempotency.replay(session, key, digest, secret)
     if stored is not None:
-        return JSONResponse(
-            stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
-        )
+        status, body = stored
+        return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
     record = idempotency.claim(session, key, digest)
     status, model = produce()
     body = model.model_dump(mode="json")
-    idempotency.settle(record, status, body)
+    idempotency.settle(record, status, body, secret)
     return JSONResponse(body, status_code=status)

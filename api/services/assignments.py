@@ -19,7 +19,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import decode_cursor, encode_cursor, sequence_number
 from api.persistence.session import at_commit
 from api.persistence.tenancy import current_clinic
 from api.services.clients import couple_members
@@ -110,8 +110,8 @@ def list_assignments(
     limit: int,
 ) -> AssignmentPage:
     """Assignments in the order their changes committed; see the module docstring."""
-    position = decode_cursor(cursor, ("seq",))
-    after = int(position["seq"]) if position else 0
+    position = decode_cursor(cursor, {"seq": sequence_number})
+    after = position["seq"] if position else 0
     statement = (
         select(*_VIEW)
         .where(Assignment.change_seq > after)
@@ -210,6 +210,8 @@ def update_assignment(
 ) -> AssignmentPublic:
     assignment = _load(session, assignment_id, for_update=True)
     changes = body.model_dump(exclude_unset=True)
+    if changes.get("status", "") is None:
+        del changes["status"]  # "no status change" said explicitly
     if not changes:
         raise InvalidInput("nothing to change: send due, note or status", [])
     if assignment.status in FINISHED:
@@ -220,14 +222,16 @@ def update_assignment(
         assignment.note = body.note
     if body.status == "cancelled":
         assignment.status = AssignmentStatus.CANCELLED
-        revoke_links(session, assignment.id)
+        revoke_links(session, assignment_id=assignment.id)
     stamp_changes(session, [assignment])
     return get_assignment(session, assignment.id)
 
 
 def revoke_assignment_links(session: Session, assignment_id: uuid.UUID) -> LinksRevoked:
+    """Revoke every link of the assignment's client: any of them opens this assignment."""
     assignment = _load(session, assignment_id)
-    return LinksRevoked(assignment_id=assignment.id, revoked=revoke_links(session, assignment.id))
+    revoked = revoke_links(session, client_id=assignment.client_id)
+    return LinksRevoked(assignment_id=assignment.id, revoked=revoked)
 
 
 def new_assignment_link(
@@ -237,7 +241,7 @@ def new_assignment_link(
     assignment = _load(session, assignment_id)
     if assignment.status == AssignmentStatus.CANCELLED:
         raise Conflict("the assignment is cancelled: a new link would not open it")
-    revoke_links(session, assignment.id)
+    revoke_links(session, assignment_id=assignment.id)
     token, link = issue_link(session, assignment, settings.portal_link_days)
     return PortalLinkIssued(
         assignment_id=assignment.id,

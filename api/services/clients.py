@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
-from api.pagination import decode_cursor, encode_cursor
+from api.pagination import aware_time, decode_cursor, encode_cursor
 from schemas import Client, ClientIdentifier, Couple, CoupleMember
 from schemas.clinic import (
     ClientCreate,
@@ -71,9 +70,9 @@ def find_clients(
         found = _client_by_identifier(session, Identifier(system=system, value=value))
         return ClientPage(items=[found] if found else [], next_cursor=None)
     statement = select(Client).order_by(Client.created_at, Client.id).limit(limit + 1)
-    position = decode_cursor(cursor, ("t", "id"))
+    position = decode_cursor(cursor, {"t": aware_time, "id": identifier})
     if position is not None:
-        after = (datetime.fromisoformat(position["t"]), uuid.UUID(position["id"]))
+        after = (position["t"], position["id"])
         statement = statement.where(
             (Client.created_at > after[0])
             | ((Client.created_at == after[0]) & (Client.id > after[1]))
@@ -101,36 +100,52 @@ def register_couple(session: Session, body: CoupleCreate) -> tuple[CouplePublic,
     if problems:
         raise InvalidInput("a couple needs two different clients of this clinic", problems)
     if body.identifier is not None:
-        existing = session.exec(
-            select(Couple).where(
-                Couple.identifier_system == body.identifier.system,
-                Couple.identifier_value == body.identifier.value,
-            )
-        ).first()
+        existing = _couple_by_identifier(session, body)
         if existing is not None:
-            couple = _couple_public(session, existing)
-            if set(couple.members) != set(body.members):
-                raise Conflict(
-                    "a couple with this identifier already exists with other members",
-                    [FieldProblem("/identifier", "already used by another couple")],
-                )
-            return couple, False
+            return existing, False
     couple = Couple(
         identifier_system=body.identifier.system if body.identifier else None,
         identifier_value=body.identifier.value if body.identifier else None,
     )
-    session.add(couple)
-    session.add_all(
-        CoupleMember(couple_id=couple.id, client_id=member, position=position)
-        for position, member in enumerate(body.members, 1)
-    )
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(couple)
+            session.add_all(
+                CoupleMember(couple_id=couple.id, client_id=member, position=position)
+                for position, member in enumerate(body.members, 1)
+            )
+    except IntegrityError:
+        # Another request made the couple with this identifier meanwhile: theirs it is.
+        existing = _couple_by_identifier(session, body) if body.identifier else None
+        if existing is None:
+            raise
+        return existing, False
     return CouplePublic(
         id=couple.id,
         members=list(body.members),
         identifier=body.identifier,
         created_at=couple.created_at,
     ), True
+
+
+def _couple_by_identifier(session: Session, body: CoupleCreate) -> CouplePublic | None:
+    """The couple with the body's identifier; Conflict if its members are others."""
+    assert body.identifier is not None
+    found = session.exec(
+        select(Couple).where(
+            Couple.identifier_system == body.identifier.system,
+            Couple.identifier_value == body.identifier.value,
+        )
+    ).first()
+    if found is None:
+        return None
+    couple = _couple_public(session, found)
+    if set(couple.members) != set(body.members):
+        raise Conflict(
+            "a couple with this identifier already exists with other members",
+            [FieldProblem("/identifier", "already used by another couple")],
+        )
+    return couple
 
 
 def get_couple(session: Session, couple_id: uuid.UUID) -> CouplePublic:

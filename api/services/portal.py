@@ -9,9 +9,8 @@ may see of their own results is decided where results are shown.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, and_
 from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
@@ -126,8 +125,12 @@ def _record(
 
 def _own(
     session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, for_update: bool = False
-) -> Row[Any]:
-    """The visitor's own live assignment, its instrument and in-progress response: one query."""
+) -> _Own:
+    """The visitor's own live assignment with its instrument, and its in-progress response.
+
+    With `for_update`, the assignment is locked first and the in-progress
+    response read after, so a save that waited for another sees what it saved.
+    """
     statement = (
         select(
             Assignment.id,
@@ -136,16 +139,8 @@ def _own(
             Instrument.url,
             Instrument.version,
             Instrument.source,
-            Response.id.label("progress_id"),  # type: ignore[attr-defined]
         )
         .join(Instrument, Instrument.id == Assignment.instrument_id)
-        .outerjoin(
-            Response,
-            and_(
-                Response.assignment_id == Assignment.id,
-                Response.status == ResponseStatus.IN_PROGRESS,
-            ),
-        )
         .where(
             Assignment.id == assignment_id,
             Assignment.client_id == visitor.client_id,
@@ -157,8 +152,23 @@ def _own(
     own = session.exec(statement).first()
     if own is None:
         raise NotFound(f"no assignment {assignment_id} for you")
-    return own
+    progress_id = session.exec(
+        select(Response.id).where(
+            Response.assignment_id == own.id, Response.status == ResponseStatus.IN_PROGRESS
+        )
+    ).first()
+    return _Own(*own, progress_id)
 
 
-def _key(own: Row[Any]) -> InstrumentKey:
+class _Own(NamedTuple):
+    id: uuid.UUID
+    status: AssignmentStatus
+    instrument_id: uuid.UUID
+    url: str
+    version: str
+    source: str
+    progress_id: uuid.UUID | None
+
+
+def _key(own: _Own) -> InstrumentKey:
     return InstrumentKey(own.instrument_id, own.url, own.version, InstrumentSource(own.source))

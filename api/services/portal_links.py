@@ -45,13 +45,20 @@ def issue_link(session: Session, assignment: Assignment, days: int) -> tuple[str
     return token, link
 
 
-def revoke_links(session: Session, assignment_id: uuid.UUID) -> int:
-    """Revoke every live link of an assignment; returns how many were live."""
-    result = session.execute(
-        update(PortalLink)
-        .where(PortalLink.assignment_id == assignment_id, PortalLink.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+def revoke_links(
+    session: Session, *, assignment_id: uuid.UUID | None = None, client_id: uuid.UUID | None = None
+) -> int:
+    """Revoke every live link of an assignment, or of a client; returns how many were live.
+
+    A link opens all of its client's open assignments, so cutting a client off
+    (a leaked link) means revoking every link the client holds.
+    """
+    statement = update(PortalLink).where(PortalLink.revoked_at.is_(None))
+    if assignment_id is not None:
+        statement = statement.where(PortalLink.assignment_id == assignment_id)
+    if client_id is not None:
+        statement = statement.where(PortalLink.client_id == client_id)
+    result = session.execute(statement.values(revoked_at=utcnow()))
     return result.rowcount or 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, update
@@ -241,6 +241,10 @@ def _authored(document: Any, problems: list[assessments.Problem]) -> datetime:
             )
         )
         return utcnow()
+    if authored > utcnow() + timedelta(minutes=5):  # a little clock skew is forgiven
+        problems.append(
+            assessments.Problem("invalid-structure", "/authored", "authored is in the future")
+        )
     return authored
 
 

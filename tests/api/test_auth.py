@@ -197,3 +197,33 @@ def test_another_clinics_ids_answer_404_never_403(http, engine, integrator):
     assert refused.json()["errors"] == [
         {"pointer": "#/client_id", "detail": f"no client {ours['id']} in this clinic"}
     ]
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe:x", b"\xc3(:\xa0\xa1"])
+def test_unreadable_basic_credentials_are_invalid_client_not_an_error(http, raw):
+    import base64
+
+    answer = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + base64.b64encode(raw).decode()},
+    )
+    assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
+
+
+def test_a_signed_token_with_a_malformed_scope_claim_is_refused(http, credentials):
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    claims = {"iss": ISSUER, "aud": ISSUER, "sub": "x", "client_id": "x", "scope": ["system/*.cruds"],
+              "exp": 9999999999, tokens.CLINIC_CLAIM: credentials.clinic_id}  # fmt: skip
+    forged = jwt.encode(
+        {"alg": "HS256", "typ": "at+jwt"},
+        claims,
+        OctKey.import_key(DEVELOPMENT_SIGNING_KEY.encode()),
+        algorithms=["HS256"],
+    )
+    assert (
+        http.get("/v1/instruments", headers={"Authorization": f"Bearer {forged}"}).status_code
+        == 401
+    )

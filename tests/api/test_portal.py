@@ -140,3 +140,15 @@ def test_a_completed_assignment_cannot_be_saved_to_or_cancelled(
     assert client.save(mine["id"], checkin_response(status="in-progress")).status_code == 409
     cancel = integrator.patch(f"/v1/assignments/{mine['id']}", json={"status": "cancelled"})
     assert cancel.status_code == 409
+
+
+def test_revoking_cuts_the_client_off_from_every_assignment(http, integrator):
+    robin = integrator.client("C-7")
+    first = integrator.assign("weekly-check-in", client_id=robin["id"])[0]
+    second = integrator.assign("balance-assessment", client_id=robin["id"])[0]
+    other_link = PortalClient(http, first["portal_url"])
+    assert {a["id"] for a in other_link.assignments().json()} == {first["id"], second["id"]}
+    revoked = integrator.post(f"/v1/assignments/{second['id']}/revoke-link").json()
+    assert revoked == {"assignment_id": second["id"], "revoked": 2}
+    assert other_link.questionnaire(second["id"]).status_code == 401
+    assert PortalClient(http, second["portal_url"]).assignments().status_code == 401

@@ -2,11 +2,12 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 05:59:24.695660
+Create Date: 2026-11-22 07:46:47.881693
 """
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
@@ -24,10 +25,10 @@ def upgrade() -> None:
 
     with op.batch_alter_table("portal_link", schema=None) as batch_op:
         batch_op.drop_constraint(
-            batch_op.f("fk_portal_link_clinic_id_assignment_id_assignment"), type_="foreignkey"
+            batch_op.f("fk_portal_link_clinic_id_client_id_client"), type_="foreignkey"
         )
         batch_op.drop_constraint(
-            batch_op.f("fk_portal_link_clinic_id_client_id_client"), type_="foreignkey"
+            batch_op.f("fk_portal_link_clinic_id_assignment_id_assignment"), type_="foreignkey"
         )
         batch_op.create_foreign_key(
             batch_op.f("fk_portal_link_clinic_id_assignment_id_client_id_assignment"),
@@ -37,6 +38,13 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("response", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_response_in_progress",
+            ["clinic_id", "assignment_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'in-progress'"),
+            sqlite_where=sa.text("status = 'in-progress'"),
+        )
         batch_op.drop_constraint(
             batch_op.f("fk_response_clinic_id_assignment_id_assignment"), type_="foreignkey"
         )
@@ -73,6 +81,11 @@ def downgrade() -> None:
             ["clinic_id", "assignment_id"],
             ["clinic_id", "id"],
         )
+        batch_op.drop_index(
+            "uq_response_in_progress",
+            postgresql_where=sa.text("status = 'in-progress'"),
+            sqlite_where=sa.text("status = 'in-progress'"),
+        )
 
     with op.batch_alter_table("portal_link", schema=None) as batch_op:
         batch_op.drop_constraint(
@@ -80,15 +93,15 @@ def downgrade() -> None:
             type_="foreignkey",
         )
         batch_op.create_foreign_key(
-            batch_op.f("fk_portal_link_clinic_id_client_id_client"),
-            "client",
-            ["clinic_id", "client_id"],
-            ["clinic_id", "id"],
-        )
-        batch_op.create_foreign_key(
             batch_op.f("fk_portal_link_clinic_id_assignment_id_assignment"),
             "assignment",
             ["clinic_id", "assignment_id"],
+            ["clinic_id", "id"],
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_portal_link_clinic_id_client_id_client"),
+            "client",
+            ["clinic_id", "client_id"],
             ["clinic_id", "id"],
         )
 
