@@ -13,6 +13,7 @@ instance first (FHIR's "nearest occurrence" rule).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,7 +98,8 @@ def validate_response(
             )
         )
     _check_questionnaire_reference(definition, response.get("questionnaire"), problems)
-    problems.extend(_control_characters(response, ""))
+    if _MAYBE_CONTROL.search(json.dumps(response)):  # fast screen; the walk finds where
+        problems.extend(_control_characters(response, ""))
 
     items = response.get("item", [])
     if not isinstance(items, list):
@@ -111,6 +113,8 @@ def validate_response(
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# json.dumps writes those characters as \u0000-\u001f (tab, LF and CR as \t \n \r)
+_MAYBE_CONTROL = re.compile(r"\\u00[01][0-9a-fA-F]")
 
 
 def _control_characters(value: Any, pointer: str) -> list[Problem]:
