@@ -59,11 +59,3 @@ class Conflict(TandemError):
 
 class InvalidInput(TandemError):
     status, title, slug = 422, "Invalid input", "invalid-input"
-
-
-class Unavailable(TandemError):
-    status, title, slug = 503, "Service unavailable", "unavailable"
-
-
-class PayloadTooLarge(TandemError):
-    status, title, slug = 413, "Payload too large", "payload-too-large"

@@ -41,9 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from api.persistence import ClinicSession, make_engine  # noqa: E402
 from api.services.assignments import stamp_changes  # noqa: E402
-from api.services.clinics import create_clinic  # noqa: E402
+from api.services.clinics import open_clinic  # noqa: E402
 from api.services.instruments import resolve_instrument  # noqa: E402
-from api.services.integrations import create_integration  # noqa: E402
 from api.services.maintenance import prepare_database  # noqa: E402
 from api.services.portal import submit  # noqa: E402
 from api.services.portal_links import PortalVisitor, issue_link  # noqa: E402
@@ -135,8 +134,7 @@ def prepare_tandem(url: str, work: Path, submits: int, reads: int) -> dict[str, 
     prepare_database(engine)
     completed = balance_response({lid: 1 + n % 5 for n, lid in enumerate(STATEMENTS)}, 3, 6)
     with ClinicSession(engine, expire_on_commit=False) as session:
-        clinic = create_clinic(session, "Bench Clinic")
-        integration, secret = create_integration(session, "bench")
+        clinic, integration, secret = open_clinic(session, "Bench Clinic")
         balance = resolve_instrument(session, "balance-assessment")
         clients = []
         for number in range(1000):

@@ -1,4 +1,4 @@
-"""Tandem's data shapes: the SQLModel tables (and, later, their Create/Public/Update variants).
+"""Tandem's data shapes: the SQLModel tables and their Create/Public/Update variants.
 
 Field validation only, no behaviour. Importing this package registers every
 table on `SQLModel.metadata`, which the Alembic migrations are checked against.

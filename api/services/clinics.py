@@ -7,7 +7,7 @@ from sqlmodel import Session
 from api.errors import FieldProblem, InvalidInput
 from api.persistence.tenancy import scope_to_clinic
 from api.services.instruments import install_builtins
-from api.services.integrations import create_integration
+from api.services.integrations import FULL_ACCESS, create_integration
 from schemas import Clinic, Integration
 
 
@@ -27,9 +27,11 @@ def create_clinic(session: Session, name: str) -> Clinic:
     return clinic
 
 
-def open_clinic(session: Session, name: str) -> tuple[Clinic, Integration, str]:
+def open_clinic(
+    session: Session, name: str, scope: str = FULL_ACCESS
+) -> tuple[Clinic, Integration, str]:
     """What `tandem clinic create` makes: a clinic, its first integration (full access),
     and that integration's secret, which is shown once and stored only as a hash."""
     clinic = create_clinic(session, name)
-    integration, secret = create_integration(session, "created with the clinic")
+    integration, secret = create_integration(session, "created with the clinic", scope)
     return clinic, integration, secret

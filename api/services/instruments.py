@@ -6,6 +6,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
+from typing import Any
 
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
@@ -49,14 +50,16 @@ def install_builtins_everywhere(session: Session) -> int:
     return added
 
 
+def _without_documents() -> Any:
+    """Instrument rows whose Questionnaire and scoring spec load only when read:
+    built-ins are described and scored from the package."""
+    return select(Instrument).options(defer(Instrument.questionnaire), defer(Instrument.scoring))
+
+
 def resolve_instrument(session: Session, reference: str) -> Instrument:
     """An instrument by slug, canonical url or `url|version`; without a version, the newest."""
     base, _, version = reference.partition("|")
-    statement = (
-        select(Instrument)
-        .where((Instrument.slug == base) | (Instrument.url == base))
-        .options(defer(Instrument.questionnaire), defer(Instrument.scoring))  # read when used
-    )
+    statement = _without_documents().where((Instrument.slug == base) | (Instrument.url == base))
     if version:
         statement = statement.where(Instrument.version == version)
     rows = sorted(session.exec(statement), key=lambda row: assessments.version_key(row.version))
@@ -78,16 +81,10 @@ class InstrumentKey:
     def of(cls, row: Instrument) -> InstrumentKey:
         return cls(row.id, row.url, row.version, row.source)
 
-
-def instrument_key(session: Session, instrument_id: uuid.UUID) -> InstrumentKey:
-    row = session.exec(
-        select(Instrument.id, Instrument.url, Instrument.version, Instrument.source).where(
-            Instrument.id == instrument_id
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"no instrument {instrument_id}")
-    return InstrumentKey(row.id, row.url, row.version, InstrumentSource(row.source))
+    @classmethod
+    def of_columns(cls, row: Any) -> InstrumentKey:
+        """From a selected row carrying instrument_id, url, version and source."""
+        return cls(row.instrument_id, row.url, row.version, InstrumentSource(row.source))
 
 
 def clinical_definition(session: Session, key: InstrumentKey) -> assessments.Instrument:
@@ -124,7 +121,7 @@ _imported_lock = Lock()
 def list_instruments(session: Session) -> list[InstrumentSummary]:
     """Every instrument version the clinic holds, by slug then version."""
     rows = sorted(
-        session.exec(select(Instrument)),
+        session.exec(_without_documents()),
         key=lambda row: (row.slug, assessments.version_key(row.version)),
     )
     return [_summary(session, row) for row in rows]

@@ -22,7 +22,6 @@ from schemas import (
     Assignment,
     AssignmentStatus,
     Instrument,
-    InstrumentSource,
     Response,
     ResponseStatus,
 )
@@ -171,4 +170,4 @@ class _Own(NamedTuple):
 
 
 def _key(own: _Own) -> InstrumentKey:
-    return InstrumentKey(own.instrument_id, own.url, own.version, InstrumentSource(own.source))
+    return InstrumentKey.of_columns(own)

@@ -20,7 +20,7 @@ import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
 from api.persistence.tenancy import current_clinic
 from api.services.instruments import InstrumentKey, clinical_definition, resolve_instrument
-from schemas import Client, Instrument, InstrumentSource, Response, ResponseStatus, Score
+from schemas import Client, Instrument, Response, ResponseStatus, Score
 from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
 from schemas.response import FlagPublic, ResponsePublic, ResultPoint, ResultSeries, ScorePublic
@@ -270,9 +270,7 @@ def response_view(session: Session, response_id: uuid.UUID) -> ResponsePublic:
     ).first()
     if found is None:
         raise NotFound(f"no response {response_id}")
-    key = InstrumentKey(
-        found.instrument_id, found.url, found.version, InstrumentSource(found.source)
-    )
+    key = InstrumentKey.of_columns(found)
     scores = session.exec(select(*_SCORE_COLUMNS).where(Score.response_id == found.id)).all()
     return ResponsePublic(
         id=found.id,

@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.persistence import ClinicSession
-from api.services.clinics import create_clinic
-from api.services.integrations import create_integration
+from api.services.clinics import open_clinic
 
 
 @dataclass(frozen=True)
@@ -26,8 +25,7 @@ def new_clinic(
 ) -> Credentials:
     """What `tandem clinic create` makes: a clinic and its first integration."""
     with ClinicSession(engine, expire_on_commit=False) as session:
-        clinic = create_clinic(session, name)
-        integration, secret = create_integration(session, "tests", scope)
+        clinic, integration, secret = open_clinic(session, name, scope)
         session.commit()
     return Credentials(str(clinic.id), integration.client_id, secret)
 
