@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,8 @@ from fastapi.routing import APIRoute
 from api import __version__
 from api.middleware import BodyLimit, RequestContext
 from api.persistence import make_engine
+from api.persistence.connection import ConnectionBinds, make_async_engine
+from api.persistence.engine import Checkpointer
 from api.persistence.migrations import is_current
 from api.persistence.session import write_engine_of
 from api.problems import install_problem_handlers
@@ -36,7 +39,9 @@ def operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, background_checkpoints=settings.is_sqlite)
+    checkpointer = Checkpointer(engine) if settings.is_sqlite else None
+    async_engine = None if settings.is_sqlite else make_async_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,8 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(
                 "the database schema is not up to date: run `tandem db upgrade` first"
             )
+        if checkpointer is not None:
+            checkpointer.start()
+        # Everything made so far (routes, schemas, compiled statements) lives as long
+        # as the app: out of the collector's way, full collections stay short.
+        gc.collect()
+        gc.freeze()
         yield
+        if checkpointer is not None:
+            checkpointer.stop()
         engine.dispose()
+        if async_engine is not None:
+            await async_engine.dispose()
 
     app = FastAPI(
         title="Tandem",
@@ -59,10 +74,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.write_engine = write_engine_of(engine)
+    app.state.connection_binds = ConnectionBinds.of(engine, async_engine)
+    app.state.checkpointer = checkpointer
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: ids and the access log cover every answer
     install_problem_handlers(app)
-    for module in (health, oauth, clients, instruments, assignments, responses, portal_api):
+    # The hot routes first: a request is matched against the routes in this order.
+    for module in (portal_api, responses, assignments, clients, instruments, oauth, health):
         app.include_router(module.router)
     logging.getLogger("tandem").setLevel(settings.log_level)
     return app

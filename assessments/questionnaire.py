@@ -11,10 +11,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
 from assessments.answers import value_entry
+
+
+def exact(number: Decimal | int | Fraction) -> int | Fraction:
+    """A number as an exact rational: an int when it is whole (int arithmetic is
+    exact and several times faster than Fraction's), else a Fraction."""
+    value = Fraction(number)
+    return value.numerator if value.denominator == 1 else value
+
 
 ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
@@ -66,6 +75,11 @@ class AnswerOption:
     value_key: str
     value: Any
     ordinal: Decimal | None
+
+    @cached_property
+    def weight(self) -> int | Fraction | None:
+        """The ordinal weight as an exact number (an int when whole), for scoring."""
+        return None if self.ordinal is None else exact(self.ordinal)
 
     def matches(self, value_key: str, value: Any) -> bool:
         if value_key != self.value_key:
@@ -135,6 +149,12 @@ class ItemDefinition:
             if option.value_key == "valueCoding" and isinstance(option.value, dict):
                 index.setdefault(option.value.get("code"), []).append(option)
         return {code: tuple(options) for code, options in index.items()}
+
+    @cached_property
+    def exact_range(self) -> tuple[int | Fraction, int | Fraction] | None:
+        """`value_range` as exact numbers (ints when whole), worked out once."""
+        bounds = self.value_range
+        return None if bounds is None else (exact(bounds[0]), exact(bounds[1]))
 
     @cached_property
     def value_range(self) -> tuple[Decimal, Decimal] | None:

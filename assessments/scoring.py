@@ -28,7 +28,7 @@ from math import ceil, floor
 from typing import TYPE_CHECKING, Any
 
 from assessments.answers import answers_by_link_id, plain_value, value_entry
-from assessments.questionnaire import QuestionnaireDefinition
+from assessments.questionnaire import QuestionnaireDefinition, exact
 from assessments.spec import Scale, ScoringSpec
 from assessments.validation import WHOLE_STATUSES, InvalidResponse, Problem, validate_response
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from assessments.catalogue import Instrument
 
 Range = tuple[Fraction, Fraction]
+Exact = int | Fraction  # an exact rational: ints where whole
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,13 @@ def first_answers(response: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def item_values(
     definition: QuestionnaireDefinition, answers: Mapping[str, dict[str, Any]]
-) -> dict[str, Fraction]:
+) -> dict[str, Exact]:
     """The numeric value of each answered question, by linkId.
 
     Choice answers take the ordinal weight of the Questionnaire's matching
     option; numbers count as themselves; booleans as 1 and 0.
     """
-    values: dict[str, Fraction] = {}
+    values: dict[str, Exact] = {}
     for link_id, answer in answers.items():
         if link_id in definition.by_link_id:
             value = _numeric(definition, link_id, answer)
@@ -173,9 +174,9 @@ def _scale_range(
     return low, high
 
 
-def _score_scales(instrument: Instrument, values: Mapping[str, Fraction]) -> Iterator[ScaleScore]:
+def _score_scales(instrument: Instrument, values: Mapping[str, Exact]) -> Iterator[ScaleScore]:
     spec, definition, ranges = instrument.scoring, instrument.definition, instrument.ranges
-    exact: dict[str, Fraction | None] = {}
+    exact: dict[str, Exact | None] = {}
     used: dict[str, tuple[str, ...]] = {}
     for scale in spec.scales:
         value, items_used, reason = _compute(scale, definition, values, exact, used)
@@ -205,10 +206,10 @@ def _score_scales(instrument: Instrument, values: Mapping[str, Fraction]) -> Ite
 def _compute(
     scale: Scale,
     definition: QuestionnaireDefinition,
-    values: Mapping[str, Fraction],
-    exact: Mapping[str, Fraction | None],
+    values: Mapping[str, Exact],
+    exact: Mapping[str, Exact | None],
     used: Mapping[str, tuple[str, ...]],
-) -> tuple[Fraction | None, tuple[str, ...], str | None]:
+) -> tuple[Exact | None, tuple[str, ...], str | None]:
     """(exact value or None, items used, reason it is unscored)."""
     if scale.method == "scale-difference":
         a, b = scale.scales
@@ -235,18 +236,27 @@ def _compute(
             f"{len(answered)} of {total} items answered; at least {needed} "
             f"({float(scale.required_share * 100):g}%) are needed",
         )
-    low, high = item_range(definition, scale.items[0])
-    keyed = [
-        low + high - values[link_id] if link_id in scale.reverse else values[link_id]
+    low, high = _exact_range(definition, scale.items[0])
+    reverse = scale.reverse
+    # ints stay ints (exact, and fast); only the division makes a Fraction
+    keyed_sum = sum(
+        low + high - values[link_id] if link_id in reverse else values[link_id]
         for link_id in answered
-    ]
+    )
     if scale.method == "sum":
-        return sum(keyed, Fraction(0)) * total / len(keyed), answered, None
-    mean = sum(keyed, Fraction(0)) / len(keyed)
+        return Fraction(keyed_sum * total, len(answered)), answered, None
+    mean = Fraction(keyed_sum, len(answered))
     if scale.rescale:
         target_low, target_high = Fraction(scale.rescale[0]), Fraction(scale.rescale[1])
         mean = target_low + (mean - low) / (high - low) * (target_high - target_low)
     return mean, answered, None
+
+
+def _exact_range(definition: QuestionnaireDefinition, link_id: str) -> tuple[Exact, Exact]:
+    bounds = definition.by_link_id[link_id].exact_range
+    if bounds is None:
+        raise ValueError(f"item '{link_id}' has no numeric range (ordinal weights or min/max)")
+    return bounds
 
 
 def _flags(spec: ScoringSpec, answers: Mapping[str, dict[str, Any]]) -> tuple[Flag, ...]:
@@ -264,7 +274,7 @@ def _flags(spec: ScoringSpec, answers: Mapping[str, dict[str, Any]]) -> tuple[Fl
 
 def _numeric(
     definition: QuestionnaireDefinition, link_id: str, answer: dict[str, Any]
-) -> Fraction | None:
+) -> Exact | None:
     item = definition.by_link_id[link_id]
     entry = value_entry(answer)
     if entry is None:
@@ -272,9 +282,9 @@ def _numeric(
     key, value = entry
     if item.options:
         option = item.option_for(key, value)
-        return None if option is None or option.ordinal is None else Fraction(option.ordinal)
+        return None if option is None else option.weight
     if key == "valueBoolean":
-        return Fraction(int(value))
+        return int(value)
     if key in ("valueInteger", "valueDecimal"):
-        return Fraction(Decimal(str(value)))
+        return exact(Decimal(str(value)))
     return None

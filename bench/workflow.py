@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.persistence import ClinicSession, make_engine  # noqa: E402
+from api.persistence.connection import ClinicConnection  # noqa: E402
 from api.services.assignments import stamp_changes  # noqa: E402
 from api.services.clinics import open_clinic  # noqa: E402
 from api.services.instruments import resolve_instrument  # noqa: E402
@@ -48,7 +49,7 @@ from api.services.portal import submit  # noqa: E402
 from api.services.portal_links import PortalVisitor, issue_link  # noqa: E402
 from schemas import Assignment, Client, ClientIdentifier, Couple, CoupleMember  # noqa: E402
 from tests.assessments.builders import STATEMENTS, balance_response  # noqa: E402
-from tests.databases import fresh_database  # noqa: E402
+from tests.databases import fresh_database, run_on_connection  # noqa: E402
 
 LUA = Path(__file__).with_name("wrk")
 
@@ -178,11 +179,16 @@ def prepare_tandem(url: str, work: Path, submits: int, reads: int) -> dict[str, 
             stamp_changes(session, [a for a, _ in made[-tail:]])
         session.commit()
         to_read = made[submits:]
-        response_ids = []
-        for assignment, _ in to_read:
-            visitor = PortalVisitor(clinic_id=clinic.id, client_id=assignment.client_id)
-            response_ids.append(str(submit(session, visitor, assignment.id, completed).response_id))
-        session.commit()
+
+        async def submit_all(connection: ClinicConnection) -> list[str]:
+            submitted = []
+            for assignment, _ in to_read:
+                visitor = PortalVisitor(clinic_id=clinic.id, client_id=assignment.client_id)
+                done = await submit(connection, visitor, assignment.id, completed)
+                submitted.append(str(done.response_id))
+            return submitted
+
+        response_ids = run_on_connection(url, clinic.id, submit_all)
         say(f"{len(response_ids)} responses submitted for reading")
         stamps = sorted(
             a.updated_at.isoformat() for a, _ in made[: submits : max(1, submits // 200)]

@@ -6,14 +6,18 @@ is a schema of its own, dropped afterwards, so runs never see each other's rows.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, text
+
+T = TypeVar("T")
 
 
 def postgres_url() -> str | None:
@@ -38,3 +42,25 @@ def fresh_database(directory: Path, postgres: str | None = None) -> Iterator[str
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def run_on_connection(url: str, clinic_id: uuid.UUID, work: Callable[[Any], Awaitable[T]]) -> T:
+    """`await work(connection)` in one committed transaction on a clinic connection to
+    `clinic_id`, as a request would run it (in an event loop of its own)."""
+    from api.persistence import make_engine
+    from api.persistence.connection import clinic_connection, make_async_engine
+    from api.persistence.session import write_engine_of
+
+    async def main() -> T:
+        sqlite = url.startswith("sqlite")
+        engine = make_engine(url) if sqlite else make_async_engine(url)
+        try:
+            async with clinic_connection(write_engine_of(engine) if sqlite else engine) as c:
+                c.scope_to(clinic_id)
+                return await work(c)
+        finally:
+            disposed = engine.dispose()
+            if disposed is not None:
+                await disposed
+
+    return asyncio.run(main())

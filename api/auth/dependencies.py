@@ -3,13 +3,15 @@
     def create_client(..., caller: Annotated[Principal, Depends(require("Patient.c"))])
 
 `require` checks the bearer token and its SMART scope, then scopes the
-request's session to the token's clinic; `portal_visitor` does the same for a
+request's session to the token's clinic (`connection_for` gives the hot
+routes a clinic connection scoped the same way); `Portal` does this for a
 portal link. Handlers never scope by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,6 +21,7 @@ from api.auth import tokens
 from api.auth.scopes import allows
 from api.errors import Forbidden, Unauthorized
 from api.persistence import DbSession, scope_to_clinic
+from api.persistence.connection import ClinicConnection, request_connection
 from api.services.portal_links import PortalVisitor, open_link
 
 _bearer = HTTPBearer(auto_error=False, description="OAuth2 access token from POST /oauth/token")
@@ -35,8 +38,8 @@ def _challenge(error: str, **extra: str) -> dict[str, str]:
 def require(permission: str) -> Callable[..., Awaitable[tokens.Principal]]:
     """A dependency for `Resource.letter` (e.g. `Patient.c`): the caller, or 401/403.
 
-    It does no I/O (the token is checked by its signature), so it runs on the
-    event loop rather than taking a worker thread.
+    It checks the token by its signature (no I/O, so it runs on the event loop)
+    and scopes the request's session to the token's clinic.
     """
 
     async def dependency(
@@ -44,25 +47,52 @@ def require(permission: str) -> Callable[..., Awaitable[tokens.Principal]]:
         session: DbSession,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> tokens.Principal:
-        if credentials is None:
-            raise Unauthorized(
-                "send an access token: Authorization: Bearer <token> from POST /oauth/token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        settings = request.app.state.settings
-        try:
-            principal = tokens.verify(
-                credentials.credentials,
-                secret=settings.signing_key.get_secret_value(),
-                issuer=settings.public_url,
-            )
-        except tokens.TokenError as error:
-            raise Unauthorized(str(error), headers=_challenge("invalid_token")) from error
-        demand(principal, permission)
+        principal = _caller(request, credentials, permission)
         scope_to_clinic(session, principal.clinic_id)
         return principal
 
     return dependency
+
+
+def connection_for(permission: str) -> Callable[..., AsyncIterator[ClinicConnection]]:
+    """`require`, for the hot routes that work on a clinic connection instead of a session:
+    the request's connection, scoped to the caller's clinic, or 401/403.
+
+    One dependency does both (the token is checked before the connection
+    opens): each dependency FastAPI resolves costs time on every request.
+    """
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> AsyncIterator[ClinicConnection]:
+        principal = _caller(request, credentials, permission)
+        async with request_connection(request) as connection:
+            connection.scope_to(principal.clinic_id)
+            yield connection
+
+    return dependency
+
+
+def _caller(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, permission: str
+) -> tokens.Principal:
+    if credentials is None:
+        raise Unauthorized(
+            "send an access token: Authorization: Bearer <token> from POST /oauth/token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    settings = request.app.state.settings
+    try:
+        principal = tokens.verify(
+            credentials.credentials,
+            secret=settings.signing_key.get_secret_value(),
+            issuer=settings.public_url,
+        )
+    except tokens.TokenError as error:
+        raise Unauthorized(str(error), headers=_challenge("invalid_token")) from error
+    demand(principal, permission)
+    return principal
 
 
 def demand(principal: tokens.Principal, permission: str) -> None:
@@ -76,17 +106,27 @@ def demand(principal: tokens.Principal, permission: str) -> None:
         )
 
 
-def portal_visitor(
-    session: DbSession,
+@dataclass(frozen=True)
+class PortalCall:
+    """A portal request: the visitor whose link it carries, and the connection scoped to them."""
+
+    connection: ClinicConnection
+    visitor: PortalVisitor
+
+
+async def portal_call(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_portal_bearer)],
-) -> PortalVisitor:
-    """The client whose portal link this is, or 401."""
+) -> AsyncIterator[PortalCall]:
+    """The client whose portal link this is, or 401, with a connection scoped to their clinic."""
     if credentials is None:
         raise Unauthorized(
             "open your portal link: Authorization: Bearer <portal token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return open_link(session, credentials.credentials)
+    async with request_connection(request) as connection:
+        visitor = await open_link(connection, credentials.credentials)
+        yield PortalCall(connection, visitor)
 
 
-Visitor = Annotated[PortalVisitor, Depends(portal_visitor)]
+Portal = Annotated[PortalCall, Depends(portal_call, scope="function")]

@@ -80,7 +80,31 @@ def _registry(issuer: str) -> jwt.JWTClaimsRegistry:
 
 
 def verify(token: str, *, secret: str, issuer: str) -> Principal:
-    """The principal a token names, or TokenError if it is badly signed, expired or malformed."""
+    """The principal a token names, or TokenError if it is badly signed, expired or malformed.
+
+    A token that checked out is remembered until it expires (an integration
+    sends the same token with every request for its lifetime), so later
+    requests skip the signature and claims checks but not the expiry.
+    """
+    known = _verified.get((token, secret, issuer))
+    if known is not None:
+        principal, expires = known
+        if expires <= time.time():
+            _verified.pop((token, secret, issuer), None)
+            raise TokenError("the access token has expired; request a new one")
+        return principal
+    principal, expires = _verify(token, secret=secret, issuer=issuer)
+    _verified[(token, secret, issuer)] = (principal, expires)
+    while len(_verified) > _VERIFIED_SIZE:
+        _verified.pop(next(iter(_verified)), None)  # the oldest
+    return principal
+
+
+_VERIFIED_SIZE = 4096
+_verified: dict[tuple[str, str, str], tuple[Principal, float]] = {}
+
+
+def _verify(token: str, *, secret: str, issuer: str) -> tuple[Principal, float]:
     try:
         decoded = jwt.decode(token, _key(secret), algorithms=[ALGORITHM])
         if decoded.header.get("typ") != TOKEN_TYPE:
@@ -96,4 +120,7 @@ def verify(token: str, *, secret: str, issuer: str) -> Principal:
         if isinstance(error, TokenError):
             raise
         raise TokenError("the access token is not valid") from error
-    return Principal(clinic_id=clinic_id, client_id=str(decoded.claims["client_id"]), scopes=scopes)
+    principal = Principal(
+        clinic_id=clinic_id, client_id=str(decoded.claims["client_id"]), scopes=scopes
+    )
+    return principal, float(decoded.claims["exp"])

@@ -1,7 +1,7 @@
 """The database: engines, clinic-scoped sessions, and Alembic migrations."""
 
 from api.persistence.engine import database_reachable, make_engine
-from api.persistence.session import DbSession, at_commit, get_session
+from api.persistence.session import DbSession, get_session
 from api.persistence.tenancy import (
     ClinicSession,
     TenancyError,
@@ -16,7 +16,6 @@ __all__ = [
     "TenancyError",
     "across_clinics",
     "acting_for",
-    "at_commit",
     "current_clinic",
     "database_reachable",
     "get_session",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio.to_thread
 from anyio import CancelScope, CapacityLimiter
 from fastapi import Depends, Request
-from sqlalchemy import Engine, event
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from api.persistence.engine import WRITE
 from api.persistence.tenancy import ClinicSession
@@ -18,7 +18,8 @@ from api.persistence.tenancy import ClinicSession
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def write_turn(request: Request) -> AsyncIterator[None]:
+@asynccontextmanager
+async def taking_turns(request: Request) -> AsyncIterator[None]:
     """On SQLite, requests that may write take turns, waiting as coroutines.
 
     SQLite has one writer at a time. Waiting for it inside worker threads
@@ -33,6 +34,12 @@ async def write_turn(request: Request) -> AsyncIterator[None]:
     if getattr(state, "write_lock", None) is None:
         state.write_lock = asyncio.Lock()
     async with state.write_lock:
+        yield
+
+
+async def write_turn(request: Request) -> AsyncIterator[None]:
+    """`taking_turns` as a dependency."""
+    async with taking_turns(request):
         yield
 
 
@@ -90,30 +97,3 @@ DbSession = Annotated[ClinicSession, Depends(get_session, scope="function")]
 def write_engine_of(engine: Engine) -> Engine:
     """The engine whose connections are opened for writing (BEGIN IMMEDIATE on SQLite)."""
     return engine.execution_options(**{WRITE: True})
-
-
-_AT_COMMIT = "tandem_at_commit"
-
-
-def at_commit(session: Session, step: Callable[[Session], None]) -> None:
-    """Run `step` as the last thing before this session's next commit, in the same thread.
-
-    For work that takes a contended lock (the clinic's change counter): done at
-    commit, the lock is held for a couple of statements, not across the rest of
-    the request and its trips between threads.
-    """
-    session.info.setdefault(_AT_COMMIT, []).append(step)
-
-
-@event.listens_for(ClinicSession, "before_commit")
-def _run_at_commit(session: Session) -> None:
-    steps = session.info.pop(_AT_COMMIT, [])
-    for step in steps:
-        step(session)
-    if steps:
-        session.flush()
-
-
-@event.listens_for(ClinicSession, "after_rollback")
-def _forget_at_commit(session: Session) -> None:
-    session.info.pop(_AT_COMMIT, None)

@@ -28,13 +28,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, NoReturn
 
-from sqlalchemy import Table, event, inspect
+from sqlalchemy import Column, Delete, Insert, Join, Select, Table, Update, event, inspect
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import (
+    BinaryExpression,
+    BindParameter,
+    BooleanClauseList,
+    TextClause,
+)
 from sqlmodel import Session
 from sqlmodel.main import default_registry
 
@@ -263,3 +270,120 @@ def _check_writes(session: Session, _context: Any, _instances: Any) -> None:
             _refuse(f"{type(row).__name__} cannot move to another clinic")
         if row.clinic_id != clinic_id:
             _refuse(f"{type(row).__name__} of another clinic cannot be changed here")
+
+
+# Core statements for the hot paths ----------------------------------------------------
+#
+# The request paths that must be fast (a portal submission, reading a response,
+# polling assignments) run prebuilt Core statements on a `ClinicConnection`
+# instead of ORM statements on a session. The criteria above cannot reach
+# Core, so those statements are checked here once, when they are built: every
+# clinic-owned table a statement names must be confined by an AND-ed
+# `table.clinic_id = :for_clinic` (for `clinic` itself, `clinic.id =
+# :for_clinic`), and the connection alone supplies that parameter (and the
+# `clinic_id` of every row it inserts).
+
+CLINIC_PARAMETER = "for_clinic"
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """A Core statement that tenancy has checked; only these run on a `ClinicConnection`.
+
+    `across_clinics` marks the few statements that find their clinic by a
+    secret (a portal link's token hash): they run before the connection knows
+    its clinic, and must not be used for anything else.
+    """
+
+    statement: Executable
+    across_clinics: bool = False
+
+    @property
+    def inserts(self) -> bool:
+        return isinstance(self.statement, Insert)
+
+
+def scoped(statement: Executable) -> Scoped:
+    """`statement`, checked to be confined to the `:for_clinic` parameter; TenancyError if not.
+
+    A correlated subquery names the outer tables it correlates (`.correlate(...)`);
+    they are checked in the enclosing statement.
+    """
+    owned = _scoped_tables(len(default_registry.mappers))
+    if isinstance(statement, Insert):
+        if statement.table not in owned or statement.table is Clinic.__table__:
+            _refuse("only rows of clinic-owned tables are inserted on a clinic connection")
+        if getattr(statement, "_values", None) or statement.select is not None:
+            _refuse("an INSERT on a clinic connection takes its rows as parameters")
+        return Scoped(statement)
+    checked = 0
+    for element in visitors.iterate(statement):
+        if isinstance(element, (Select, Update, Delete)):
+            _check_confined(element, owned)
+            checked += 1
+    if not checked:
+        _refuse("a clinic connection runs SELECT, INSERT, UPDATE and DELETE statements only")
+    return Scoped(statement)
+
+
+def by_secret(statement: Select) -> Scoped:
+    """A lookup across clinics by a secret only its holder knows (a link token's hash)."""
+    return Scoped(statement, across_clinics=True)
+
+
+def _check_confined(statement: Select | Update | Delete, owned: frozenset[Table]) -> None:
+    conjuncts = list(_and_terms(statement.whereclause))
+    if isinstance(statement, Select):
+        tables: list[Table] = []
+        correlated = set(statement._correlate)  # confined by the enclosing statement
+        for source in statement.get_final_froms():
+            if source not in correlated:
+                _from_tables(source, tables, conjuncts)
+    else:
+        tables = [statement.table]  # type: ignore[list-item]
+    confined = {table for term in conjuncts if (table := _confined_table(term)) is not None}
+    loose = [t.name for t in tables if t in owned and t not in confined]
+    if loose:
+        _refuse(f"statement not confined to :{CLINIC_PARAMETER} on {', '.join(sorted(loose))}")
+
+
+def _from_tables(source: Any, tables: list[Table], conjuncts: list[Any]) -> None:
+    if isinstance(source, Join):
+        _from_tables(source.left, tables, conjuncts)
+        _from_tables(source.right, tables, conjuncts)
+        if not source.isouter:  # an outer join's ON does not filter the outer side's rows
+            conjuncts.extend(_and_terms(source.onclause))
+        else:
+            conjuncts.extend(
+                term
+                for term in _and_terms(source.onclause)
+                if _confined_table(term) is source.right
+            )
+    elif isinstance(source, Table):
+        tables.append(source)
+    # subqueries and aliases are Selects of their own, checked as the walk reaches them
+
+
+def _and_terms(clause: Any) -> Iterator[Any]:
+    if clause is None:
+        return
+    if isinstance(clause, BooleanClauseList) and clause.operator is operators.and_:
+        for term in clause.clauses:
+            yield from _and_terms(term)
+    else:
+        yield clause
+
+
+def _confined_table(term: Any) -> Table | None:
+    """The table a term `table.clinic_id = :for_clinic` (or `clinic.id = :for_clinic`) confines."""
+    if not isinstance(term, BinaryExpression) or term.operator is not operators.eq:
+        return None
+    for column, other in ((term.left, term.right), (term.right, term.left)):
+        if not (isinstance(column, Column) and isinstance(other, BindParameter)):
+            continue
+        if other.key != CLINIC_PARAMETER or not isinstance(column.table, Table):
+            continue
+        clinic_column = "id" if column.table is Clinic.__table__ else _CLINIC
+        if column.name == clinic_column:
+            return column.table
+    return None

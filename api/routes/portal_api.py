@@ -1,6 +1,8 @@
 """/portal/api: the client's side, authorised by their portal link's token.
 
 A client sees only their own assignments; their partner's are not found.
+These handlers are coroutines on a clinic connection (the hot path; see
+`api.persistence.connection`).
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
-from api.auth.dependencies import Visitor
-from api.persistence import DbSession
+from api.auth.dependencies import Portal
 from api.routes.common import problems
 from api.services import portal
 from schemas.assignment import PortalAssignment, PortalQuestionnaire
@@ -31,8 +32,8 @@ _QR = Body(
     responses=problems(),
     summary="My open assignments",
 )
-def my_assignments(session: DbSession, visitor: Visitor) -> list[PortalAssignment]:
-    return portal.open_assignments(session, visitor)
+async def my_assignments(call: Portal) -> list[PortalAssignment]:
+    return await portal.open_assignments(call.connection, call.visitor)
 
 
 @router.get(
@@ -41,10 +42,8 @@ def my_assignments(session: DbSession, visitor: Visitor) -> list[PortalAssignmen
     responses=problems(404),
     summary="The questionnaire to fill in, with any answers saved so far",
 )
-def my_questionnaire(
-    assignment_id: uuid.UUID, session: DbSession, visitor: Visitor
-) -> PortalQuestionnaire:
-    return portal.questionnaire_for(session, visitor, assignment_id)
+async def my_questionnaire(assignment_id: uuid.UUID, call: Portal) -> PortalQuestionnaire:
+    return await portal.questionnaire_for(call.connection, call.visitor, assignment_id)
 
 
 @router.put(
@@ -53,13 +52,14 @@ def my_questionnaire(
     responses=problems(404, 409, 422),
     summary="Save answers so far (status in-progress) to resume later",
 )
-def save_my_response(
+async def save_my_response(
     assignment_id: uuid.UUID,
-    session: DbSession,
-    visitor: Visitor,
+    call: Portal,
     questionnaire_response: dict[str, Any] = _QR,
 ) -> PortalSaved:
-    return portal.save_progress(session, visitor, assignment_id, questionnaire_response)
+    return await portal.save_progress(
+        call.connection, call.visitor, assignment_id, questionnaire_response
+    )
 
 
 @router.post(
@@ -68,10 +68,9 @@ def save_my_response(
     responses=problems(404, 409, 422),
     summary="Submit the completed response: validated and scored, or every problem listed",
 )
-def submit_my_response(
+async def submit_my_response(
     assignment_id: uuid.UUID,
-    session: DbSession,
-    visitor: Visitor,
+    call: Portal,
     questionnaire_response: dict[str, Any] = _QR,
 ) -> PortalSubmitted:
-    return portal.submit(session, visitor, assignment_id, questionnaire_response)
+    return await portal.submit(call.connection, call.visitor, assignment_id, questionnaire_response)

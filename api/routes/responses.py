@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.auth.dependencies import require
+from api.auth.dependencies import connection_for, require
 from api.auth.tokens import Principal
 from api.persistence import DbSession
+from api.persistence.connection import ClinicConnection
 from api.routes.common import problems
 from api.services import responses
 from schemas.response import ResponsePublic, ResultSeries
@@ -23,12 +24,13 @@ router = APIRouter(prefix="/v1", tags=["results"])
     responses=problems(404),
     summary="Read a response with its scores and flags (the counsellor's view)",
 )
-def read_response(
+async def read_response(
     response_id: uuid.UUID,
-    session: DbSession,
-    _: Annotated[Principal, Depends(require("QuestionnaireResponse.r"))],
+    connection: Annotated[
+        ClinicConnection, Depends(connection_for("QuestionnaireResponse.r"), scope="function")
+    ],
 ) -> ResponsePublic:
-    return responses.response_view(session, response_id)
+    return await responses.response_view(connection, response_id)
 
 
 @router.get(

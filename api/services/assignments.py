@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.pagination import decode_cursor, encode_cursor, sequence_number
-from api.persistence.session import at_commit
-from api.persistence.tenancy import current_clinic
+from api.persistence.connection import ClinicConnection
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, current_clinic, scoped
 from api.services.clients import couple_members
 from api.services.instruments import resolve_instrument
 from api.services.portal_links import issue_link, revoke_links
@@ -254,24 +254,20 @@ def portal_url(settings: Settings, token: str) -> str:
     return f"{settings.public_url.rstrip('/')}/portal/{token}"
 
 
-def change_status(session: Session, assignment_id: uuid.UUID, status: AssignmentStatus) -> None:
-    """Move an assignment to `status` (portal save or submit), numbered at commit.
+async def number_status_change(
+    connection: ClinicConnection, assignment_id: uuid.UUID, status: AssignmentStatus
+) -> None:
+    """Move an assignment to `status` (portal save or submit) under the next change number.
 
-    Clients submit all at once; numbering their changes at commit holds the
-    clinic's counter lock for two statements and the commit, not for the rest
-    of each request.
+    Called as the last statement before commit: the clinic's counter stays
+    locked for this statement, one more and the commit, not for the rest of
+    the request.
     """
-
-    def number(session: Session) -> None:
-        seq, stamped = _next_changes(session, 1)
-        session.execute(
-            update(Assignment)
-            .where(Assignment.id == assignment_id)
-            .values(status=status, change_seq=seq, updated_at=stamped)
-            .execution_options(synchronize_session=False)
-        )
-
-    at_commit(session, number)
+    seq, stamped = await _next_changes_of(connection, 1)
+    await connection.execute(
+        _SET_STATUS,
+        {"assignment_id": assignment_id, "new_status": status.value, "seq": seq, "at": stamped},
+    )
 
 
 def stamp_changes(session: Session, assignments: list[Assignment]) -> None:
@@ -283,22 +279,52 @@ def stamp_changes(session: Session, assignments: list[Assignment]) -> None:
     session.flush()
 
 
-def _next_changes(session: Session, count: int) -> tuple[int, datetime]:
-    """Take `count` numbers of the clinic's change sequence: the last one, and the time.
+def _next_changes_statement(clock: Any) -> Scoped:
+    """Take `:count` numbers of the clinic's change sequence: the last one, and the time.
 
     The UPDATE locks the clinic's row until commit (see the module docstring);
     on PostgreSQL the time is the database's clock, read under that lock.
     """
-    clock = func.clock_timestamp() if session.get_bind().dialect.name == "postgresql" else None
-    statement = (
-        update(Clinic)
-        .where(Clinic.id == current_clinic(session))
-        .values(change_seq=Clinic.change_seq + count)
-        .returning(Clinic.change_seq, *([clock] if clock is not None else []))
-        .execution_options(synchronize_session=False)
+    clinic = Clinic.__table__.c  # type: ignore[attr-defined]
+    return scoped(
+        update(Clinic.__table__)  # type: ignore[attr-defined]
+        .where(clinic.id == bindparam(CLINIC_PARAMETER))
+        .values(change_seq=clinic.change_seq + bindparam("count"))
+        .returning(clinic.change_seq, *([clock] if clock is not None else []))
     )
-    row = session.execute(statement).one()
-    return row[0], (row[1] if clock is not None else utcnow())
+
+
+_NEXT_CHANGES = {
+    "postgresql": _next_changes_statement(func.clock_timestamp()),
+    "sqlite": _next_changes_statement(None),
+}
+_assignment = Assignment.__table__.c  # type: ignore[attr-defined]
+_SET_STATUS = scoped(
+    update(Assignment.__table__)  # type: ignore[attr-defined]
+    .where(
+        _assignment.clinic_id == bindparam(CLINIC_PARAMETER),
+        _assignment.id == bindparam("assignment_id"),
+    )
+    .values(status=bindparam("new_status"), change_seq=bindparam("seq"), updated_at=bindparam("at"))
+)
+
+
+def _next_changes(session: Session, count: int) -> tuple[int, datetime]:
+    dialect = session.get_bind().dialect.name
+    row = session.execute(
+        _NEXT_CHANGES[dialect].statement,
+        {CLINIC_PARAMETER: current_clinic(session), "count": count},
+    ).one()
+    return _numbered(row)
+
+
+async def _next_changes_of(connection: ClinicConnection, count: int) -> tuple[int, datetime]:
+    row = (await connection.execute(_NEXT_CHANGES[connection.dialect.name], {"count": count})).one()
+    return _numbered(row)
+
+
+def _numbered(row: Any) -> tuple[int, datetime]:
+    return row[0], (row[1] if len(row) > 1 else utcnow())
 
 
 def _load(session: Session, assignment_id: uuid.UUID, for_update: bool = False) -> Assignment:

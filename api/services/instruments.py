@@ -8,14 +8,19 @@ from dataclasses import dataclass
 from threading import Lock
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 import assessments
 from api.errors import NotFound
-from api.persistence.tenancy import across_clinics, acting_for
+from api.persistence.connection import ClinicConnection
+from api.persistence.tenancy import CLINIC_PARAMETER, across_clinics, acting_for, scoped
 from schemas import Clinic, Instrument, InstrumentSource
 from schemas.instrument import InstrumentDetail, InstrumentSummary, ScaleInfo
+
+_instrument = Instrument.__table__.c  # type: ignore[attr-defined]
 
 
 def install_builtins(session: Session) -> list[Instrument]:
@@ -95,17 +100,45 @@ def clinical_definition(session: Session, key: InstrumentKey) -> assessments.Ins
     the hot path never parses a stored document. Imported ones are read from
     their row once and cached by id: rows are never edited.
     """
+    known = _known(key)
+    if known is not None:
+        return known
+    documents = session.exec(
+        select(Instrument.questionnaire, Instrument.scoring).where(Instrument.id == key.id)
+    ).one()
+    return _remember(key, documents[0], documents[1])
+
+
+_DOCUMENTS = scoped(
+    sa_select(_instrument.questionnaire, _instrument.scoring).where(
+        _instrument.clinic_id == bindparam(CLINIC_PARAMETER), _instrument.id == bindparam("id")
+    )
+)
+
+
+async def clinical_definition_of(
+    connection: ClinicConnection, key: InstrumentKey
+) -> assessments.Instrument:
+    """`clinical_definition`, read through a clinic connection."""
+    known = _known(key)
+    if known is not None:
+        return known
+    documents = (await connection.execute(_DOCUMENTS, {"id": key.id})).one()
+    return _remember(key, documents[0], documents[1])
+
+
+def _known(key: InstrumentKey) -> assessments.Instrument | None:
     if key.source == InstrumentSource.BUILTIN:
         return assessments.load_builtin(f"{key.url}|{key.version}")
     with _imported_lock:
         cached = _imported.get(key.id)
         if cached is not None:
             _imported.move_to_end(key.id)
-            return cached
-    documents = session.exec(
-        select(Instrument.questionnaire, Instrument.scoring).where(Instrument.id == key.id)
-    ).one()
-    definition = assessments.Instrument.from_documents(documents[0], documents[1] or {})
+        return cached
+
+
+def _remember(key: InstrumentKey, questionnaire: Any, scoring: Any) -> assessments.Instrument:
+    definition = assessments.Instrument.from_documents(questionnaire, scoring or {})
     with _imported_lock:
         _imported[key.id] = definition
         while len(_imported) > _IMPORTED_CACHE_SIZE:

@@ -4,6 +4,9 @@ Every function takes the visitor the link belongs to and touches only that
 client's assignments; another client's assignment (their partner's included)
 is simply not found. Scores and flags are not returned here: what a client
 may see of their own results is decided where results are shown.
+
+The portal is a hot path (every client submits through it), so it runs Core
+statements on a `ClinicConnection` (see `api.persistence.connection`).
 """
 
 from __future__ import annotations
@@ -11,86 +14,111 @@ from __future__ import annotations
 import uuid
 from typing import Any, NamedTuple
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
-from api.services.assignments import change_status
-from api.services.instruments import InstrumentKey, clinical_definition
+from api.persistence.connection import ClinicConnection
+from api.persistence.tenancy import CLINIC_PARAMETER, scoped
+from api.services.assignments import number_status_change
+from api.services.instruments import InstrumentKey, clinical_definition_of
 from api.services.portal_links import PortalVisitor
 from api.services.responses import record_response
-from schemas import (
-    Assignment,
-    AssignmentStatus,
-    Instrument,
-    Response,
-    ResponseStatus,
-)
+from schemas import Assignment, AssignmentStatus, Instrument, Response, ResponseStatus
 from schemas.assignment import PortalAssignment, PortalQuestionnaire
 from schemas.instrument import InstrumentRef
 from schemas.response import PortalSaved, PortalSubmitted
 
 OPEN = (AssignmentStatus.REQUESTED, AssignmentStatus.IN_PROGRESS)
 
+_assignment = Assignment.__table__.c  # type: ignore[attr-defined]
+_instrument = Instrument.__table__.c  # type: ignore[attr-defined]
+_response = Response.__table__.c  # type: ignore[attr-defined]
+_clinic = bindparam(CLINIC_PARAMETER)
+_with_instrument = Assignment.__table__.join(  # type: ignore[attr-defined]
+    Instrument.__table__,  # type: ignore[attr-defined]
+    (_instrument.id == _assignment.instrument_id) & (_instrument.clinic_id == _clinic),
+)
 
-def open_assignments(session: Session, visitor: PortalVisitor) -> list[PortalAssignment]:
-    rows = session.exec(
-        select(Assignment, Instrument.slug, Instrument.url, Instrument.version, Instrument.title)
-        .join(Instrument, Instrument.id == Assignment.instrument_id)
-        .where(Assignment.client_id == visitor.client_id, Assignment.status.in_(OPEN))  # type: ignore[attr-defined]
-        .order_by(Assignment.due.is_(None), Assignment.due, Assignment.created_at)  # type: ignore[union-attr]
+_OPEN_ASSIGNMENTS = scoped(
+    select(
+        _assignment.id,
+        _assignment.status,
+        _assignment.due,
+        _instrument.slug,
+        _instrument.url,
+        _instrument.version,
+        _instrument.title,
     )
+    .select_from(_with_instrument)
+    .where(
+        _assignment.clinic_id == _clinic,
+        _assignment.client_id == bindparam("client_id"),
+        _assignment.status.in_([status.value for status in OPEN]),
+    )
+    .order_by(_assignment.due.is_(None), _assignment.due, _assignment.created_at)
+)
+
+
+async def open_assignments(
+    connection: ClinicConnection, visitor: PortalVisitor
+) -> list[PortalAssignment]:
+    rows = await connection.execute(_OPEN_ASSIGNMENTS, {"client_id": visitor.client_id})
     return [
         PortalAssignment(
-            id=a.id,
-            title=title,
-            instrument=InstrumentRef(slug=slug, url=url, version=version),
-            status=a.status,
-            due=a.due,
+            id=row.id,
+            title=row.title,
+            instrument=InstrumentRef(slug=row.slug, url=row.url, version=row.version),
+            status=AssignmentStatus(row.status),
+            due=row.due,
         )
-        for a, slug, url, version, title in rows
+        for row in rows
     ]
 
 
-def questionnaire_for(
-    session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID
+_SAVED = scoped(
+    select(_response.questionnaire_response).where(
+        _response.clinic_id == _clinic, _response.id == bindparam("response_id")
+    )
+)
+
+
+async def questionnaire_for(
+    connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID
 ) -> PortalQuestionnaire:
-    own = _own(session, visitor, assignment_id)
+    own = await _own(connection, visitor, assignment_id)
     saved = None
     if own.progress_id is not None:
-        saved = session.exec(
-            select(Response.questionnaire_response).where(Response.id == own.progress_id)
-        ).one()
+        saved = (await connection.execute(_SAVED, {"response_id": own.progress_id})).scalar_one()
+    definition = await clinical_definition_of(connection, _key(own))
     return PortalQuestionnaire(
-        assignment_id=own.id,
-        questionnaire=clinical_definition(session, _key(own)).questionnaire,
-        saved_response=saved,
+        assignment_id=own.id, questionnaire=definition.questionnaire, saved_response=saved
     )
 
 
-def save_progress(
-    session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
+async def save_progress(
+    connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSaved:
     """Keep partial answers (status in-progress) to resume later; bad answers are still refused."""
-    response_id = _record(
-        session, visitor, assignment_id, document, ResponseStatus.IN_PROGRESS,
+    response_id = await _record(
+        connection, visitor, assignment_id, document, ResponseStatus.IN_PROGRESS,
         "save answers with status in-progress; submit them to finish",
     )  # fmt: skip
     return PortalSaved(status="in-progress", response_id=response_id)
 
 
-def submit(
-    session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
+async def submit(
+    connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSubmitted:
     """Validate and score the completed response and complete the assignment, or change nothing."""
-    response_id = _record(
-        session, visitor, assignment_id, document, ResponseStatus.COMPLETED,
+    response_id = await _record(
+        connection, visitor, assignment_id, document, ResponseStatus.COMPLETED,
         "submit a response with status completed",
     )  # fmt: skip
     return PortalSubmitted(status="completed", response_id=response_id)
 
 
-def _record(
-    session: Session,
+async def _record(
+    connection: ClinicConnection,
     visitor: PortalVisitor,
     assignment_id: uuid.UUID,
     document: Any,
@@ -99,13 +127,13 @@ def _record(
 ) -> uuid.UUID:
     """Record the visitor's answers to their open assignment with the status a step
     needs, and move the assignment along (in-progress, or completed)."""
-    own = _own(session, visitor, assignment_id, for_update=True)
+    own = await _own(connection, visitor, assignment_id, for_update=True)
     if own.status == AssignmentStatus.COMPLETED:
         raise Conflict("this assignment is already completed")
     if not isinstance(document, dict) or document.get("status") != status:
         raise InvalidInput(refusal, [FieldProblem("/status", f"must be {status} here")])
-    recorded = record_response(
-        session,
+    recorded = await record_response(
+        connection,
         client_id=visitor.client_id,
         instrument=_key(own),
         questionnaire_response=document,
@@ -118,44 +146,62 @@ def _record(
         else AssignmentStatus.IN_PROGRESS
     )
     if own.status != next_status:
-        change_status(session, own.id, next_status)
+        await number_status_change(connection, own.id, next_status)
     return recorded.id
 
 
-def _own(
-    session: Session, visitor: PortalVisitor, assignment_id: uuid.UUID, for_update: bool = False
+def _own_statement(for_update: bool) -> Any:
+    statement = (
+        select(
+            _assignment.id,
+            _assignment.status,
+            _instrument.id.label("instrument_id"),
+            _instrument.url,
+            _instrument.version,
+            _instrument.source,
+        )
+        .select_from(_with_instrument)
+        .where(
+            _assignment.clinic_id == _clinic,
+            _assignment.id == bindparam("assignment_id"),
+            _assignment.client_id == bindparam("client_id"),
+            _assignment.status != AssignmentStatus.CANCELLED.value,
+        )
+    )
+    return scoped(statement.with_for_update(of=Assignment.__table__) if for_update else statement)  # type: ignore[attr-defined]
+
+
+_OWN = _own_statement(for_update=False)
+_OWN_LOCKED = _own_statement(for_update=True)
+_PROGRESS = scoped(
+    select(_response.id).where(
+        _response.clinic_id == _clinic,
+        _response.assignment_id == bindparam("assignment_id"),
+        _response.status == ResponseStatus.IN_PROGRESS.value,
+    )
+)
+
+
+async def _own(
+    connection: ClinicConnection,
+    visitor: PortalVisitor,
+    assignment_id: uuid.UUID,
+    for_update: bool = False,
 ) -> _Own:
     """The visitor's own live assignment with its instrument, and its in-progress response.
 
     With `for_update`, the assignment is locked first and the in-progress
     response read after, so a save that waited for another sees what it saved.
     """
-    statement = (
-        select(
-            Assignment.id,
-            Assignment.status,
-            Instrument.id.label("instrument_id"),  # type: ignore[attr-defined]
-            Instrument.url,
-            Instrument.version,
-            Instrument.source,
-        )
-        .join(Instrument, Instrument.id == Assignment.instrument_id)
-        .where(
-            Assignment.id == assignment_id,
-            Assignment.client_id == visitor.client_id,
-            Assignment.status != AssignmentStatus.CANCELLED,
-        )
-    )
-    if for_update:
-        statement = statement.with_for_update(of=Assignment)  # type: ignore[arg-type]
-    own = session.exec(statement).first()
-    if own is None:
-        raise NotFound(f"no assignment {assignment_id} for you")
-    progress_id = session.exec(
-        select(Response.id).where(
-            Response.assignment_id == own.id, Response.status == ResponseStatus.IN_PROGRESS
+    own = (
+        await connection.execute(
+            _OWN_LOCKED if for_update else _OWN,
+            {"assignment_id": assignment_id, "client_id": visitor.client_id},
         )
     ).first()
+    if own is None:
+        raise NotFound(f"no assignment {assignment_id} for you")
+    progress_id = (await connection.execute(_PROGRESS, {"assignment_id": own.id})).scalar()
     return _Own(*own, progress_id)
 
 

@@ -8,11 +8,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session
 
 from api.errors import Unauthorized
-from api.persistence.tenancy import across_clinics, scope_to_clinic
+from api.persistence.connection import ClinicConnection
+from api.persistence.tenancy import by_secret
 from schemas import Assignment, AssignmentStatus, PortalLink
 from schemas.base import utcnow
 
@@ -62,28 +63,27 @@ def revoke_links(
     return result.rowcount or 0
 
 
-def open_link(session: Session, token: str) -> PortalVisitor:
-    """The client a live link belongs to; scopes `session` to their clinic.
+_assignment = Assignment.__table__.c  # type: ignore[attr-defined]
+_link = PortalLink.__table__.c  # type: ignore[attr-defined]
+_LINK = by_secret(
+    select(_link.clinic_id, _link.client_id, _link.expires_at, _link.revoked_at, _assignment.status)
+    .select_from(
+        PortalLink.__table__.join(  # type: ignore[attr-defined]
+            Assignment.__table__,  # type: ignore[attr-defined]
+            (_assignment.id == _link.assignment_id) & (_assignment.clinic_id == _link.clinic_id),
+        )
+    )
+    .where(_link.token_hash == bindparam("token_hash"))
+)
+
+
+async def open_link(connection: ClinicConnection, token: str) -> PortalVisitor:
+    """The client a live link belongs to; scopes `connection` to their clinic.
 
     Unknown, expired and revoked links, and links of cancelled assignments,
     all get the same answer, so a token's history cannot be probed.
     """
-    with across_clinics(session):
-        found = session.exec(
-            select(
-                PortalLink.clinic_id,
-                PortalLink.client_id,
-                PortalLink.expires_at,
-                PortalLink.revoked_at,
-                Assignment.status,
-            )
-            .join(
-                Assignment,
-                (Assignment.id == PortalLink.assignment_id)
-                & (Assignment.clinic_id == PortalLink.clinic_id),
-            )
-            .where(PortalLink.token_hash == token_digest(token))
-        ).first()
+    found = (await connection.execute(_LINK, {"token_hash": token_digest(token)})).first()
     if (
         found is None
         or found.revoked_at is not None
@@ -93,5 +93,5 @@ def open_link(session: Session, token: str) -> PortalVisitor:
         raise Unauthorized(
             INVALID_LINK, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
-    scope_to_clinic(session, found.clinic_id)
+    connection.scope_to(found.clinic_id)
     return PortalVisitor(clinic_id=found.clinic_id, client_id=found.client_id)

@@ -11,17 +11,23 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, func, insert, literal_column, type_coerce, update
 from sqlmodel import Session, select
 
 import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
-from api.persistence.tenancy import current_clinic
-from api.services.instruments import InstrumentKey, clinical_definition, resolve_instrument
+from api.persistence.connection import ClinicConnection
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, scoped
+from api.services.instruments import (
+    InstrumentKey,
+    clinical_definition,
+    clinical_definition_of,
+    resolve_instrument,
+)
 from schemas import Client, Instrument, Response, ResponseStatus, Score
-from schemas.base import utcnow
+from schemas.base import JSONDocument, utcnow
 from schemas.instrument import InstrumentRef
 from schemas.response import FlagPublic, ResponsePublic, ResultPoint, ResultSeries, ScorePublic
 
@@ -38,14 +44,55 @@ class RecordedResponse:
     scores: tuple[assessments.ScaleScore, ...]
 
 
-def record_response(
-    session: Session,
+class Replaced(NamedTuple):
+    """The response an amendment replaces, as much of it as the check needs."""
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    instrument_id: uuid.UUID
+    status: str
+
+
+_response = Response.__table__.c  # type: ignore[attr-defined]
+_score = Score.__table__.c  # type: ignore[attr-defined]
+_instrument = Instrument.__table__.c  # type: ignore[attr-defined]
+_clinic = bindparam(CLINIC_PARAMETER)
+_CLIENT = scoped(
+    select(Client.__table__.c.id).where(  # type: ignore[attr-defined]
+        Client.__table__.c.clinic_id == _clinic,  # type: ignore[attr-defined]
+        Client.__table__.c.id == bindparam("client_id"),  # type: ignore[attr-defined]
+    )
+)
+_INSERT_RESPONSE = scoped(insert(Response.__table__))  # type: ignore[attr-defined]
+_CONTINUE_RESPONSE = scoped(
+    update(Response.__table__)  # type: ignore[attr-defined]
+    .where(
+        _response.clinic_id == _clinic,
+        _response.id == bindparam("progress_id"),
+        _response.status == ResponseStatus.IN_PROGRESS.value,
+        _response.client_id == bindparam("for_client"),
+        _response.instrument_id == bindparam("for_instrument"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        authored=bindparam("new_authored"),
+        questionnaire_response=bindparam("document"),
+        flags=bindparam("new_flags"),
+        replaces_id=bindparam("new_replaces"),
+        updated_at=bindparam("now"),
+    )
+)
+_INSERT_SCORES = scoped(insert(Score.__table__))  # type: ignore[attr-defined]
+
+
+async def record_response(
+    connection: ClinicConnection,
     *,
     client_id: uuid.UUID,
     instrument: InstrumentKey,
     questionnaire_response: dict[str, Any],
     assignment_id: uuid.UUID | None = None,
-    replaces: Response | None = None,
+    replaces: Replaced | None = None,
     progress_id: uuid.UUID | None = None,
 ) -> RecordedResponse:
     """Validate, score (when whole) and write one response and its scores.
@@ -54,7 +101,7 @@ def record_response(
     unfinished check-in reaches the counsellor too.
 
     Raises `InvalidInput` listing every problem (each with a JSON pointer into
-    the response) and `NotFound` for a client outside the session's clinic.
+    the response) and `NotFound` for a client outside the connection's clinic.
     A response given for an assignment names the assignment's client: the
     database refuses any other (a composite foreign key). A correction of a
     completed response has status `amended` and names the response it
@@ -62,16 +109,15 @@ def record_response(
     response being continued or finished: it is updated in place, so an
     assignment keeps one response from first save to submission.
 
-    The writes are statements, not ORM objects (one INSERT or UPDATE for the
-    response, one INSERT for all its scores): this is the hot path of every
-    submission.
+    Nothing is written until everything is valid; then one INSERT or UPDATE
+    writes the response and one INSERT all its scores.
     """
     if (
         assignment_id is None
-        and session.exec(select(Client.id).where(Client.id == client_id)).first() is None
+        and (await connection.execute(_CLIENT, {"client_id": client_id})).first() is None
     ):
         raise NotFound(f"no client {client_id} in this clinic")
-    definition = clinical_definition(session, instrument)
+    definition = await clinical_definition_of(connection, instrument)
     # Only top-level members (id, subject, authored) are set below, so a shallow copy
     # keeps the caller's document untouched without copying every item.
     document = (
@@ -103,47 +149,45 @@ def record_response(
     document["id"] = str(response_id)
     document["subject"] = {"reference": f"Patient/{client_id}"}
     document["authored"] = authored.isoformat()
-    values = {
-        "status": ResponseStatus(status),
-        "authored": authored,
-        "questionnaire_response": document,
-        "flags": [asdict(flag) for flag in flags],
-        "replaces_id": replaces.id if replaces else None,
-        "updated_at": now,
-    }
-    clinic_id = current_clinic(session)
+    flag_rows = [asdict(flag) for flag in flags]
     if progress_id is None:
         row = {
             "id": response_id,
-            "clinic_id": clinic_id,
             "client_id": client_id,
             "assignment_id": assignment_id,
             "instrument_id": instrument.id,
+            "status": status,
+            "authored": authored,
+            "questionnaire_response": document,
+            "flags": flag_rows,
+            "replaces_id": replaces.id if replaces else None,
             "created_at": now,
-            **values,
+            "updated_at": now,
         }
-        session.execute(insert(Response), [row])
+        await connection.execute(_INSERT_RESPONSE, [row])
     else:
-        continued = session.execute(
-            update(Response)
-            .where(
-                Response.id == progress_id,
-                Response.status == ResponseStatus.IN_PROGRESS,
-                Response.client_id == client_id,
-                Response.instrument_id == instrument.id,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        continued = await connection.execute(
+            _CONTINUE_RESPONSE,
+            {
+                "progress_id": progress_id,
+                "for_client": client_id,
+                "for_instrument": instrument.id,
+                "new_status": status,
+                "new_authored": authored,
+                "document": document,
+                "new_flags": flag_rows,
+                "new_replaces": replaces.id if replaces else None,
+                "now": now,
+            },
         )
         if continued.rowcount != 1:
             raise ValueError("only an in-progress response of this client and instrument continues")
     if scored:
-        session.execute(
-            insert(Score),
+        await connection.execute(
+            _INSERT_SCORES,
             [
                 {
                     "id": uuid.uuid4(),
-                    "clinic_id": clinic_id,
                     "response_id": response_id,
                     "client_id": client_id,
                     "scale": score.scale,
@@ -169,7 +213,7 @@ def record_response(
 
 
 def _recording_problems(
-    document: Any, client_id: uuid.UUID, instrument_id: uuid.UUID, replaces: Response | None
+    document: Any, client_id: uuid.UUID, instrument_id: uuid.UUID, replaces: Replaced | None
 ) -> list[assessments.Problem]:
     if not isinstance(document, dict):
         return [assessments.Problem("invalid-structure", "", "the response must be a JSON object")]
@@ -248,39 +292,80 @@ def _authored(document: Any, problems: list[assessments.Problem]) -> datetime:
     return authored
 
 
-def response_view(session: Session, response_id: uuid.UUID) -> ResponsePublic:
-    """A response with its scores and flags, for the counsellor's practice system."""
-    found = session.exec(
+_SCORE_FIELDS = (
+    "scale", "label", "value", "min", "max", "band", "interpretation", "items_used",
+    "unscored_reason",
+)  # fmt: skip
+
+
+def _scores_of_response(dialect: str) -> Any:
+    """The response's scores as one JSON array, so a response is read in one statement."""
+    if dialect == "postgresql":
+        aggregate, build = func.jsonb_agg, func.jsonb_build_object
+        fields = [_score[name] for name in _SCORE_FIELDS]
+    else:
+        aggregate, build = func.json_group_array, func.json_object
+        fields = [
+            func.json(_score[name]) if name == "items_used" else _score[name]
+            for name in _SCORE_FIELDS
+        ]
+    names = [literal_column(f"'{name}'") for name in _SCORE_FIELDS]
+    pairs = [part for pair in zip(names, fields, strict=True) for part in pair]
+    return type_coerce(
+        select(aggregate(build(*pairs)))
+        .where(_score.clinic_id == _clinic, _score.response_id == _response.id)
+        .correlate(Response.__table__)  # type: ignore[attr-defined]
+        .scalar_subquery(),
+        JSONDocument,
+    ).label("scores")
+
+
+def _view_statement(dialect: str) -> Scoped:
+    return scoped(
         select(
-            Response.id,
-            Response.assignment_id,
-            Response.client_id,
-            Response.status,
-            Response.authored,
-            Response.questionnaire_response,
-            Response.flags,
-            Instrument.id.label("instrument_id"),  # type: ignore[attr-defined]
-            Instrument.slug,
-            Instrument.url,
-            Instrument.version,
-            Instrument.source,
+            _response.id,
+            _response.assignment_id,
+            _response.client_id,
+            _response.status,
+            _response.authored,
+            _response.questionnaire_response,
+            _response.flags,
+            _instrument.id.label("instrument_id"),
+            _instrument.slug,
+            _instrument.url,
+            _instrument.version,
+            _instrument.source,
+            _scores_of_response(dialect),
         )
-        .join(Instrument, Instrument.id == Response.instrument_id)
-        .where(Response.id == response_id)
-    ).first()
+        .select_from(
+            Response.__table__.join(  # type: ignore[attr-defined]
+                Instrument.__table__,  # type: ignore[attr-defined]
+                (_instrument.id == _response.instrument_id) & (_instrument.clinic_id == _clinic),
+            )
+        )
+        .where(_response.clinic_id == _clinic, _response.id == bindparam("response_id"))
+    )
+
+
+_VIEW = {dialect: _view_statement(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+async def response_view(connection: ClinicConnection, response_id: uuid.UUID) -> ResponsePublic:
+    """A response with its scores and flags, for the counsellor's practice system."""
+    view = _VIEW[connection.dialect.name]
+    found = (await connection.execute(view, {"response_id": response_id})).first()
     if found is None:
         raise NotFound(f"no response {response_id}")
-    key = InstrumentKey.of_columns(found)
-    scores = session.exec(select(*_SCORE_COLUMNS).where(Score.response_id == found.id)).all()
+    definition = await clinical_definition_of(connection, InstrumentKey.of_columns(found))
     return ResponsePublic(
         id=found.id,
         assignment_id=found.assignment_id,
         client_id=found.client_id,
         instrument=InstrumentRef(slug=found.slug, url=found.url, version=found.version),
-        status=found.status,
+        status=ResponseStatus(found.status),
         authored=found.authored,
         questionnaire_response=found.questionnaire_response,
-        scores=[_score_public(s) for s in _in_spec_order(session, key, list(scores))],
+        scores=[ScorePublic(**score) for score in _in_spec_order(definition, found.scores or [])],
         flags=[FlagPublic(**flag) for flag in found.flags],
     )
 
@@ -310,6 +395,7 @@ def client_results(
             .order_by(Response.authored, Response.created_at)
         )
     )
+    definition = clinical_definition(session, InstrumentKey.of(instrument))
     replaced = {r.replaces_id for r in responses if r.replaces_id is not None}
     kept = [r for r in responses if r.id not in replaced]
     scores_by_response: dict[uuid.UUID, list[Any]] = {r.id: [] for r in kept}
@@ -329,10 +415,7 @@ def client_results(
                 assignment_id=r.assignment_id,
                 authored=r.authored,
                 scores=[
-                    _score_public(s)
-                    for s in _in_spec_order(
-                        session, InstrumentKey.of(instrument), scores_by_response[r.id]
-                    )
+                    _score_public(s) for s in _in_spec_order(definition, scores_by_response[r.id])
                 ],
             )
             for r in kept
@@ -354,11 +437,16 @@ _SCORE_COLUMNS = (
 )
 
 
-def _in_spec_order(session: Session, key: InstrumentKey, scores: list[Any]) -> list[Any]:
-    """Scores in the order the instrument's scoring spec lists its scales."""
-    scales = clinical_definition(session, key).scoring.scales
+def _in_spec_order(definition: assessments.Instrument, scores: list[Any]) -> list[Any]:
+    """Scores (rows, or mappings) in the order the instrument's scoring spec lists its scales."""
+    scales = definition.scoring.scales
     order = {scale.code: i for i, scale in enumerate(scales)}
-    return sorted(scores, key=lambda s: order.get(s.scale, len(order)))
+
+    def position(score: Any) -> int:
+        scale = score["scale"] if isinstance(score, dict) else score.scale
+        return order.get(scale, len(order))
+
+    return sorted(scores, key=position)
 
 
 def _score_public(score: Any) -> ScorePublic:

@@ -12,6 +12,7 @@ from api.app import create_app
 from api.errors import Conflict, FieldProblem, InvalidInput
 from api.persistence import make_engine
 from api.settings import Settings
+from tests.api.http import Integrator, access_token, new_clinic
 from tests.databases import fresh_database
 
 
@@ -191,3 +192,22 @@ def test_the_access_log_never_echoes_an_unmatched_path(http, caplog):
 def test_docs_are_served(http):
     assert http.get("/docs").status_code == 200
     assert http.get("/openapi.json").json()["info"]["title"] == "Tandem"
+
+
+def test_the_server_checkpoints_sqlite_in_the_background_not_at_commit(settings, tmp_path):
+    """Commits leave the write-ahead log alone; the checkpointer thread copies it back."""
+    if not settings.is_sqlite:
+        pytest.skip("SQLite only")
+    url = f"sqlite:///{tmp_path / 'checkpoints.db'}"
+    with TestClient(create_app(Settings(database_url=url))) as http:
+        checkpointer = http.app.state.checkpointer
+        assert checkpointer.running
+        engine = http.app.state.engine
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        credentials = new_clinic(engine)  # writes: the log grows, no commit checkpoints it
+        integrator = Integrator(http, access_token(http, credentials))
+        integrator.client("C-1")
+        busy, logged, copied = checkpointer.checkpoint()
+        assert (busy, copied) == (0, logged) and logged > 0
+    assert not checkpointer.running

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -227,3 +228,33 @@ def test_a_signed_token_with_a_malformed_scope_claim_is_refused(http, credential
         http.get("/v1/instruments", headers={"Authorization": f"Bearer {forged}"}).status_code
         == 401
     )
+
+
+def test_a_remembered_token_is_still_refused_once_it_expires(monkeypatch):
+    """verify() remembers tokens that checked out; the expiry is still checked every time."""
+    secret, issuer = "k" * 40, "https://tandem.example"
+    token = tokens.issue(
+        secret=secret, issuer=issuer, clinic_id=uuid.uuid4(), client_id="c",
+        scope="system/*.rs", lifetime=60,
+    )  # fmt: skip
+    first = tokens.verify(token, secret=secret, issuer=issuer)
+    assert tokens.verify(token, secret=secret, issuer=issuer) == first
+    later = time.time() + 61
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    with pytest.raises(tokens.TokenError, match="expired"):
+        tokens.verify(token, secret=secret, issuer=issuer)
+    with pytest.raises(tokens.TokenError):  # and forgotten: the full check refuses it too
+        tokens.verify(token, secret=secret, issuer=issuer)
+
+
+def test_a_token_is_remembered_only_for_the_key_and_issuer_it_was_checked_with():
+    secret, issuer = "k" * 40, "https://tandem.example"
+    token = tokens.issue(
+        secret=secret, issuer=issuer, clinic_id=uuid.uuid4(), client_id="c",
+        scope="system/*.rs", lifetime=60,
+    )  # fmt: skip
+    tokens.verify(token, secret=secret, issuer=issuer)
+    with pytest.raises(tokens.TokenError, match="not valid"):
+        tokens.verify(token, secret="z" * 40, issuer=issuer)
+    with pytest.raises(tokens.TokenError, match="not valid"):
+        tokens.verify(token, secret=secret, issuer="https://elsewhere.example")

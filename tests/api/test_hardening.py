@@ -11,12 +11,12 @@ import pytest
 from sqlmodel import func, select
 
 from api.persistence import ClinicSession, scope_to_clinic
-from api.persistence.engine import WRITE
 from api.services.portal import save_progress
 from api.services.portal_links import PortalVisitor
 from schemas import Couple, Response, ResponseStatus
 from tests.api.http import Integrator, PortalClient, access_token
 from tests.assessments.builders import checkin_response
+from tests.databases import run_on_connection
 
 
 def cursor(position: dict) -> str:
@@ -132,19 +132,21 @@ def run_together(count: int, work) -> list:
     return results
 
 
-def test_concurrent_saves_keep_one_in_progress_response(engine, integrator, credentials):
+def test_concurrent_saves_keep_one_in_progress_response(
+    engine, database_url, integrator, credentials
+):
     robin = integrator.client("C-1")
     assignment = integrator.assign("weekly-check-in", client_id=robin["id"])[0]
     visitor = PortalVisitor(uuid.UUID(credentials.clinic_id), uuid.UUID(robin["id"]))
 
     def save(n: int) -> uuid.UUID:
-        with ClinicSession(engine, expire_on_commit=False) as session:
-            session.connection(execution_options={WRITE: True})
-            scope_to_clinic(session, visitor.clinic_id)
-            partial = checkin_response(balance_rating=n, status="in-progress")
-            saved = save_progress(session, visitor, uuid.UUID(assignment["id"]), partial)
-            session.commit()
-            return saved.response_id
+        partial = checkin_response(balance_rating=n, status="in-progress")
+        saved = run_on_connection(
+            database_url,
+            visitor.clinic_id,
+            lambda c: save_progress(c, visitor, uuid.UUID(assignment["id"]), partial),
+        )
+        return saved.response_id
 
     results = run_together(4, save)
     assert all(isinstance(r, uuid.UUID) for r in results), results

@@ -7,10 +7,29 @@ from sqlmodel import func, select
 
 from api.errors import InvalidInput, NotFound
 from api.services.instruments import InstrumentKey, resolve_instrument
-from api.services.responses import record_response
+from api.services.responses import Replaced, record_response
 from schemas import Response, ResponseStatus, Score
 from tests.api.factories import clinic_session, make_assignment, make_client
 from tests.assessments.builders import balance_response, checkin_response, scale_answers
+from tests.databases import run_on_connection
+
+
+@pytest.fixture
+def record(database_url, session):
+    """record_response on a clinic connection to the session's clinic, committed
+    (the session's own rows are committed first, so the connection sees them)."""
+
+    def run(**arguments):
+        session.commit()
+        return run_on_connection(
+            database_url, session.clinic_id, lambda c: record_response(c, **arguments)
+        )
+
+    return run
+
+
+def replaced(response):
+    return Replaced(response.id, response.client_id, response.instrument_id, response.status)
 
 
 def key(session, reference):
@@ -21,11 +40,10 @@ def count(session, model):
     return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_a_completed_check_in_is_stored_with_its_scores_and_flags(session):
+def test_a_completed_check_in_is_stored_with_its_scores_and_flags(record, session):
     client = make_client(session)
     assignment = make_assignment(session, client)
-    recorded = record_response(
-        session,
+    recorded = record(
         client_id=client.id,
         instrument=key(session, "weekly-check-in"),
         questionnaire_response=checkin_response(balance_rating=8, safety=True),
@@ -46,11 +64,10 @@ def test_a_completed_check_in_is_stored_with_its_scores_and_flags(session):
     assert scores["balance-rating"].items_used == ["balance-rating"]
 
 
-def test_an_unscored_scale_is_stored_with_its_reason(session):
+def test_an_unscored_scale_is_stored_with_its_reason(record, session):
     client = make_client(session)
     answers = scale_answers("closeness", [4, 4, 4, None, None, None])
-    recorded = record_response(
-        session,
+    recorded = record(
         client_id=client.id,
         instrument=key(session, "balance-assessment"),
         questionnaire_response=balance_response(answers),
@@ -60,13 +77,12 @@ def test_an_unscored_scale_is_stored_with_its_reason(session):
     assert closeness.unscored_reason == "3 of 6 items answered; at least 5 (80%) are needed"
 
 
-def test_an_in_progress_response_is_stored_unscored(session):
+def test_an_in_progress_response_is_stored_unscored(record, session):
     client = make_client(session)
     partial = balance_response(
         {"closeness-1": 2}, gap_now=None, gap_wanted=None, status="in-progress"
     )
-    recorded = record_response(
-        session,
+    recorded = record(
         client_id=client.id,
         instrument=key(session, "balance-assessment"),
         questionnaire_response=partial,
@@ -75,15 +91,14 @@ def test_an_in_progress_response_is_stored_unscored(session):
     assert recorded.scores == ()
 
 
-def test_an_invalid_response_writes_nothing_and_names_every_problem(session):
+def test_an_invalid_response_writes_nothing_and_names_every_problem(record, session):
     client = make_client(session)
     session.commit()
     before = (count(session, Response), count(session, Score))
     bad = checkin_response(balance_rating=12)
     bad["item"] = [i for i in bad["item"] if i["linkId"] != "safety"]
     with pytest.raises(InvalidInput) as raised:
-        record_response(
-            session,
+        record(
             client_id=client.id,
             instrument=key(session, "weekly-check-in"),
             questionnaire_response=bad,
@@ -96,12 +111,11 @@ def test_an_invalid_response_writes_nothing_and_names_every_problem(session):
     assert (count(session, Response), count(session, Score)) == before
 
 
-def test_a_response_about_someone_else_is_refused(session):
+def test_a_response_about_someone_else_is_refused(record, session):
     client, other = make_client(session), make_client(session)
     response = checkin_response() | {"subject": {"reference": f"Patient/{other.id}"}}
     with pytest.raises(InvalidInput) as raised:
-        record_response(
-            session,
+        record(
             client_id=client.id,
             instrument=key(session, "weekly-check-in"),
             questionnaire_response=response,
@@ -109,11 +123,10 @@ def test_a_response_about_someone_else_is_refused(session):
     assert [(e.pointer, e.code) for e in raised.value.errors] == [("/subject", "subject-mismatch")]
 
 
-def test_authored_must_be_a_full_timestamp(session):
+def test_authored_must_be_a_full_timestamp(record, session):
     client = make_client(session)
     with pytest.raises(InvalidInput) as raised:
-        record_response(
-            session,
+        record(
             client_id=client.id,
             instrument=key(session, "weekly-check-in"),
             questionnaire_response=checkin_response() | {"authored": "2026-11"},
@@ -121,37 +134,34 @@ def test_authored_must_be_a_full_timestamp(session):
     assert [e.pointer for e in raised.value.errors] == ["/authored"]
 
 
-def test_a_client_of_another_clinic_is_not_found(engine, session):
+def test_a_client_of_another_clinic_is_not_found(record, engine, session):
     with clinic_session(engine) as other:
         theirs = make_client(other)
         other.commit()
     with pytest.raises(NotFound):
-        record_response(
-            session,
+        record(
             client_id=theirs.id,
             instrument=key(session, "weekly-check-in"),
             questionnaire_response=checkin_response(),
         )
 
 
-def test_a_correction_is_a_new_amended_response_and_the_original_stays(session):
+def test_a_correction_is_a_new_amended_response_and_the_original_stays(record, session):
     client = make_client(session)
     check_in = key(session, "weekly-check-in")
     original = session.get(
         Response,
-        record_response(
-            session,
+        record(
             client_id=client.id,
             instrument=check_in,
             questionnaire_response=checkin_response(balance_rating=2),
         ).id,
     )
-    amended = record_response(
-        session,
+    amended = record(
         client_id=client.id,
         instrument=check_in,
         questionnaire_response=checkin_response(balance_rating=7, status="amended"),
-        replaces=original,
+        replaces=replaced(original),
     )
     session.commit()
     assert session.get(Response, amended.id).replaces_id == original.id
@@ -174,35 +184,32 @@ def test_a_correction_is_a_new_amended_response_and_the_original_stays(session):
         ),
     ],
 )
-def test_amendment_rules(session, status, replaces_original, message):
+def test_amendment_rules(record, session, status, replaces_original, message):
     client = make_client(session)
     check_in = key(session, "weekly-check-in")
     original = session.get(
         Response,
-        record_response(
-            session,
+        record(
             client_id=client.id,
             instrument=check_in,
             questionnaire_response=checkin_response(),
         ).id,
     )
     with pytest.raises(InvalidInput) as raised:
-        record_response(
-            session,
+        record(
             client_id=client.id,
             instrument=check_in,
             questionnaire_response=checkin_response(status=status),
-            replaces=original if replaces_original else None,
+            replaces=replaced(original) if replaces_original else None,
         )
     assert message in [e.detail for e in raised.value.errors]
 
 
-def test_a_saved_unfinished_check_in_keeps_its_safety_flag(session):
+def test_a_saved_unfinished_check_in_keeps_its_safety_flag(record, session):
     client = make_client(session)
     partial = checkin_response(safety=True, status="in-progress")
     partial["item"] = [i for i in partial["item"] if i["linkId"] == "safety"]
-    recorded = record_response(
-        session,
+    recorded = record(
         client_id=client.id,
         instrument=key(session, "weekly-check-in"),
         questionnaire_response=partial,

@@ -9,13 +9,12 @@ import time
 import pytest
 from sqlmodel import select
 
-from api.persistence import ClinicSession, at_commit, scope_to_clinic
-from api.persistence.engine import WRITE
-from api.services.assignments import change_status
+from api.services.assignments import number_status_change
 from schemas import Assignment, AssignmentStatus
 from tests.api.factories import make_assignment, make_client
 from tests.api.http import Integrator, PortalClient, access_token, new_clinic
 from tests.assessments.builders import checkin_response
+from tests.databases import run_on_connection
 
 IDENTIFIER = {"system": "https://pm.example/clients", "value": "C-9"}
 
@@ -183,10 +182,10 @@ def test_updated_since_is_inclusive_and_ordered(integrator):
     assert [a["id"] for a in everything["items"]] == [first["id"], second["id"]]
 
 
-def test_change_numbers_follow_commit_order_under_concurrency(engine, session):
+def test_change_numbers_follow_commit_order_under_concurrency(database_url, session):
     """A change numbered first but committed last would be skipped by a poller. Numbers are
-    taken at commit under the clinic's counter row lock, so a second writer waits until the
-    first has committed, and its number is the higher one."""
+    taken last, just before commit, under the clinic's counter row lock, so a second writer
+    waits until the first has committed, and its number is the higher one."""
     client = make_client(session)
     first, second = make_assignment(session, client), make_assignment(session, client)
     session.commit()
@@ -194,14 +193,14 @@ def test_change_numbers_follow_commit_order_under_concurrency(engine, session):
     log: list = []
 
     def writer(assignment_id, pause: bool) -> None:
-        with ClinicSession(engine, expire_on_commit=False) as writing:
-            writing.connection(execution_options={WRITE: True})
-            scope_to_clinic(writing, session.clinic_id)
-            change_status(writing, assignment_id, AssignmentStatus.IN_PROGRESS)
-            if pause:  # stop inside the commit, after numbering, before committing
-                at_commit(writing, lambda _: (numbered.set(), release.wait(10)))
-            writing.commit()
-            log.append(assignment_id)
+        async def work(connection):
+            await number_status_change(connection, assignment_id, AssignmentStatus.IN_PROGRESS)
+            if pause:  # hold the number, uncommitted
+                numbered.set()
+                release.wait(10)
+
+        run_on_connection(database_url, session.clinic_id, work)
+        log.append(assignment_id)
 
     slow = threading.Thread(target=writer, args=(first.id, True))
     slow.start()

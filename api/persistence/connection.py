@@ -1,0 +1,157 @@
+"""Clinic connections: the hot paths' way to the database, without the ORM or worker threads.
+
+A portal submission, reading a response and polling assignments run a few
+prebuilt Core statements each (checked by `tenancy.scoped`), on a
+`ClinicConnection` that supplies the clinic itself. They run on the event
+loop:
+
+- SQLite: the statements run inline. They take microseconds; a request that
+  may write first takes its turn (`write_turn`), so no statement waits on
+  SQLite's lock inside the loop, unless another process (a `tandem` command)
+  holds it, when the busy timeout applies.
+- PostgreSQL: the statements are awaited on an asyncio engine (psycopg's
+  async connection), so many requests wait on the server at once.
+
+Doing without worker threads and ORM units of work is what makes these paths
+fast (see the README's performance section); everything else keeps the
+`ClinicSession`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from anyio import CancelScope
+from fastapi import Request
+from sqlalchemy import Connection, CursorResult, Dialect, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from api.persistence.engine import POOL, READ_ONLY, WRITE
+from api.persistence.session import SAFE_METHODS, taking_turns
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, TenancyError
+
+Parameters = dict[str, Any] | list[dict[str, Any]] | None
+
+
+class ClinicConnection:
+    """One request's transaction, confined to one clinic.
+
+    It runs only `Scoped` statements and fills in `:for_clinic` itself (and the
+    `clinic_id` of every inserted row), so a statement cannot reach another
+    clinic's rows. Until `scope_to` names the clinic, only statements marked
+    `across_clinics` (lookups by a secret) run.
+    """
+
+    def __init__(self, connection: Connection | AsyncConnection) -> None:
+        self._connection = connection
+        self._clinic_id: uuid.UUID | None = None
+
+    @property
+    def clinic_id(self) -> uuid.UUID:
+        if self._clinic_id is None:
+            raise TenancyError("this connection is not scoped to a clinic")
+        return self._clinic_id
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._connection.dialect
+
+    def scope_to(self, clinic_id: uuid.UUID) -> None:
+        if self._clinic_id is not None and self._clinic_id != clinic_id:
+            raise TenancyError("this connection is already scoped to another clinic")
+        self._clinic_id = clinic_id
+
+    async def execute(self, statement: Scoped, parameters: Parameters = None) -> CursorResult:
+        if not isinstance(statement, Scoped):
+            raise TenancyError("a clinic connection runs only statements checked by scoped()")
+        bound = parameters if statement.across_clinics else self._confine(statement, parameters)
+        if isinstance(self._connection, AsyncConnection):
+            return await self._connection.execute(statement.statement, bound)
+        return self._connection.execute(statement.statement, bound)
+
+    def _confine(self, statement: Scoped, parameters: Parameters) -> Parameters:
+        clinic_id = self.clinic_id
+        rows = parameters if isinstance(parameters, list) else [parameters or {}]
+        if any(row.get(key, clinic_id) != clinic_id for row in rows for key in _CLINIC_KEYS):
+            raise TenancyError("parameters name another clinic")
+        if statement.inserts:
+            if not isinstance(parameters, list):
+                raise TenancyError("an INSERT on a clinic connection takes a list of rows")
+            return [{**row, "clinic_id": clinic_id} for row in rows]
+        return {**rows[0], CLINIC_PARAMETER: clinic_id}
+
+
+_CLINIC_KEYS = (CLINIC_PARAMETER, "clinic_id")
+
+
+def make_async_engine(url: str) -> AsyncEngine:
+    """The asyncio engine for PostgreSQL (the same URL: psycopg serves both)."""
+    return create_async_engine(url, hide_parameters=True, **POOL)
+
+
+@dataclass(frozen=True)
+class ConnectionBinds:
+    """Where a request's clinic connection comes from: one bind for reads, one for writes."""
+
+    read: Engine | AsyncEngine
+    write: Engine | AsyncEngine
+
+    @classmethod
+    def of(cls, engine: Engine, async_engine: AsyncEngine | None) -> ConnectionBinds:
+        """SQLite: `engine` itself, run inline (writes begin IMMEDIATE). PostgreSQL:
+        `async_engine`. Reads run each statement in a transaction of its own."""
+        if async_engine is None:  # SQLite's driver is in autocommit; Tandem issues BEGIN
+            return cls(
+                read=engine.execution_options(**{READ_ONLY: True}),
+                write=engine.execution_options(**{WRITE: True}),
+            )
+        return cls(
+            read=async_engine.execution_options(isolation_level="AUTOCOMMIT"), write=async_engine
+        )
+
+
+@asynccontextmanager
+async def clinic_connection(bind: Engine | AsyncEngine) -> AsyncIterator[ClinicConnection]:
+    """One transaction on `bind` (a SQLite engine, run inline, or an asyncio engine):
+    committed when the block ends, rolled back if it raises."""
+    if isinstance(bind, Engine):
+        with bind.connect() as connection:
+            connection.begin()
+            try:
+                yield ClinicConnection(connection)
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+        return
+    async with bind.connect() as connection:
+        await connection.begin()
+        try:
+            yield ClinicConnection(connection)
+        except BaseException:
+            with CancelScope(shield=True):
+                await connection.rollback()
+            raise
+        with CancelScope(shield=True):
+            await connection.commit()
+
+
+@asynccontextmanager
+async def request_connection(request: Request) -> AsyncIterator[ClinicConnection]:
+    """The request's clinic connection, after its turn to write on SQLite (`taking_turns`).
+
+    On SQLite, a request that may write uses the write engine (BEGIN IMMEDIATE).
+    A request that only reads runs each statement in a transaction of its own
+    (no BEGIN and COMMIT to pay for): a read that needs one consistent view
+    asks for it in one statement.
+    Dependencies that yield it are declared with `scope="function"`, so the
+    commit happens before the response is sent.
+    """
+    binds = request.app.state.connection_binds
+    bind = binds.read if request.method in SAFE_METHODS else binds.write
+    async with taking_turns(request), clinic_connection(bind) as connection:
+        yield connection
