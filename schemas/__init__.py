@@ -7,13 +7,14 @@ table on `SQLModel.metadata`, which the Alembic migrations are checked against.
 from schemas.access import IdempotencyRecord, Integration
 from schemas.assignment import Assignment, AssignmentStatus, PortalLink
 from schemas.base import ClinicOwned
-from schemas.clinic import Client, ClientIdentifier, Clinic, Couple, CoupleMember
+from schemas.clinic import ChangeCounter, Client, ClientIdentifier, Clinic, Couple, CoupleMember
 from schemas.instrument import Instrument, InstrumentSource
 from schemas.response import Response, ResponseStatus, Score
 
 __all__ = [
     "Assignment",
     "AssignmentStatus",
+    "ChangeCounter",
     "Client",
     "ClientIdentifier",
     "Clinic",

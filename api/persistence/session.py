@@ -28,11 +28,14 @@ async def taking_turns(request: Request) -> AsyncIterator[None]:
     previous one has committed. PostgreSQL needs no turns: row locks suffice.
     """
     state = request.app.state
-    if not state.settings.is_sqlite or request.method in SAFE_METHODS:
+    if request.method in SAFE_METHODS:
         yield
         return
     if getattr(state, "write_lock", None) is None:
-        state.write_lock = asyncio.Lock()
+        import os
+
+        n = 1 if state.settings.is_sqlite else int(os.environ.get("PGSEM", "1000"))
+        state.write_lock = asyncio.Semaphore(n)
     async with state.write_lock:
         yield
 

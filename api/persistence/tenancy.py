@@ -326,6 +326,16 @@ def scoped(statement: Executable) -> Scoped:
     return Scoped(statement)
 
 
+def execute_scoped(session: Session, statement: Scoped, parameters: dict[str, Any]) -> Any:
+    """Run a checked Core statement in a clinic session's transaction, confined to its clinic."""
+    if not isinstance(statement, Scoped) or statement.across_clinics or statement.inserts:
+        _refuse("a session runs only checked, clinic-confined statements this way")
+    if CLINIC_PARAMETER in parameters:
+        _refuse("the session supplies the clinic itself")
+    bound = {**parameters, CLINIC_PARAMETER: current_clinic(session)}
+    return session.connection().execute(statement.statement, bound)
+
+
 def by_secret(statement: Select) -> Scoped:
     """A lookup across clinics by a secret only its holder knows (a link token's hash)."""
     return Scoped(statement, across_clinics=True)

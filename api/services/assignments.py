@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.pagination import decode_cursor, encode_cursor, sequence_number
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, current_clinic, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, execute_scoped, scoped
 from api.services.clients import couple_members
 from api.services.instruments import resolve_instrument
 from api.services.portal_links import issue_link, revoke_links
@@ -29,8 +29,8 @@ from api.settings import Settings
 from schemas import (
     Assignment,
     AssignmentStatus,
+    ChangeCounter,
     Client,
-    Clinic,
     Instrument,
     Response,
     ResponseStatus,
@@ -282,15 +282,15 @@ def stamp_changes(session: Session, assignments: list[Assignment]) -> None:
 def _next_changes_statement(clock: Any) -> Scoped:
     """Take `:count` numbers of the clinic's change sequence: the last one, and the time.
 
-    The UPDATE locks the clinic's row until commit (see the module docstring);
-    on PostgreSQL the time is the database's clock, read under that lock.
+    The UPDATE locks the clinic's counter row until commit (see the module
+    docstring); on PostgreSQL the time is the database's clock, read under that lock.
     """
-    clinic = Clinic.__table__.c  # type: ignore[attr-defined]
+    counter = ChangeCounter.__table__.c  # type: ignore[attr-defined]
     return scoped(
-        update(Clinic.__table__)  # type: ignore[attr-defined]
-        .where(clinic.id == bindparam(CLINIC_PARAMETER))
-        .values(change_seq=clinic.change_seq + bindparam("count"))
-        .returning(clinic.change_seq, *([clock] if clock is not None else []))
+        update(ChangeCounter.__table__)  # type: ignore[attr-defined]
+        .where(counter.clinic_id == bindparam(CLINIC_PARAMETER))
+        .values(seq=counter.seq + bindparam("count"))
+        .returning(counter.seq, *([clock] if clock is not None else []))
     )
 
 
@@ -311,10 +311,7 @@ _SET_STATUS = scoped(
 
 def _next_changes(session: Session, count: int) -> tuple[int, datetime]:
     dialect = session.get_bind().dialect.name
-    row = session.execute(
-        _NEXT_CHANGES[dialect].statement,
-        {CLINIC_PARAMETER: current_clinic(session), "count": count},
-    ).one()
+    row = execute_scoped(session, _NEXT_CHANGES[dialect], {"count": count}).one()
     return _numbered(row)
 
 

@@ -8,7 +8,7 @@ from api.errors import FieldProblem, InvalidInput
 from api.persistence.tenancy import scope_to_clinic
 from api.services.instruments import install_builtins
 from api.services.integrations import FULL_ACCESS, create_integration
-from schemas import Clinic, Integration
+from schemas import ChangeCounter, Clinic, Integration
 
 
 def create_clinic(session: Session, name: str) -> Clinic:
@@ -21,7 +21,9 @@ def create_clinic(session: Session, name: str) -> Clinic:
         )
     clinic = Clinic(name=name)
     session.add(clinic)
+    session.flush()  # the clinic's row first: the rows below refer to it
     scope_to_clinic(session, clinic.id)
+    session.add(ChangeCounter(clinic_id=clinic.id))
     install_builtins(session)
     session.flush()
     return clinic

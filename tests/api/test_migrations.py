@@ -13,7 +13,7 @@ from api.persistence.migrations import current_revision, head_revision, is_curre
 from tests.databases import fresh_database
 
 TABLES = {
-    "alembic_version", "assignment", "client", "client_identifier", "clinic", "couple",
+    "alembic_version", "assignment", "change_counter", "client", "client_identifier", "clinic", "couple",
     "couple_member", "idempotency_record", "instrument", "integration", "portal_link",
     "response", "score",
 }  # fmt: skip
@@ -49,3 +49,34 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path):
 
 def test_the_run_database_is_at_head(engine):
     assert current_revision(engine) == head_revision()
+
+
+def test_the_change_count_moves_to_its_own_table_and_back(tmp_path):
+    """0004 carries each clinic's count into change_counter; its downgrade carries it back."""
+    import uuid
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from api.persistence.migrations import alembic_config
+
+    with fresh_database(tmp_path) as url:
+        engine = make_engine(url)
+        config = alembic_config(engine)
+        command.upgrade(config, "0003")
+        clinic_id = uuid.uuid4()
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO clinic (id, name, change_seq, created_at) "
+                    "VALUES (:id, 'Harbour', 7, CURRENT_TIMESTAMP)"
+                ),
+                {"id": clinic_id.hex if url.startswith("sqlite") else clinic_id},
+            )
+        command.upgrade(config, "0004")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT seq FROM change_counter")).scalar_one() == 7
+        command.downgrade(config, "0003")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT change_seq FROM clinic")).scalar_one() == 7
+        engine.dispose()
