@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
-from api.auth.dependencies import require
+from api.auth.dependencies import connection_for, require
 from api.auth.tokens import Principal
 from api.pagination import DEFAULT_LIMIT
 from api.persistence import DbSession
+from api.persistence.connection import ClinicConnection
 from api.routes.common import Cursor, IdempotencyKey, Limit, idempotent, problems
 from api.services import assignments
 from schemas import AssignmentStatus
@@ -62,9 +63,8 @@ def create_assignments(
     "returns exactly the changes committed since, never skipping one. `updated_since` "
     "(inclusive) narrows by time.",
 )
-def list_assignments(
-    session: DbSession,
-    _: Annotated[Principal, Depends(require("Task.s"))],
+async def list_assignments(
+    connection: Annotated[ClinicConnection, Depends(connection_for("Task.s"), scope="function")],
     status: AssignmentStatus | None = None,
     client_id: uuid.UUID | None = None,
     couple_id: uuid.UUID | None = None,
@@ -74,8 +74,8 @@ def list_assignments(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> AssignmentPage:
-    return assignments.list_assignments(
-        session,
+    return await assignments.list_assignments(
+        connection,
         status=status,
         client_id=client_id,
         couple_id=couple_id,
@@ -91,12 +91,11 @@ def list_assignments(
     responses=problems(404),
     summary="Read an assignment",
 )
-def read_assignment(
+async def read_assignment(
     assignment_id: uuid.UUID,
-    session: DbSession,
-    _: Annotated[Principal, Depends(require("Task.r"))],
+    connection: Annotated[ClinicConnection, Depends(connection_for("Task.r"), scope="function")],
 ) -> AssignmentPublic:
-    return assignments.get_assignment(session, assignment_id)
+    return await assignments.read_assignment(connection, assignment_id)
 
 
 @router.patch(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import Field
@@ -93,14 +94,20 @@ def assign(session: Session, settings: Settings, body: AssignmentCreate) -> list
 
 
 def get_assignment(session: Session, assignment_id: uuid.UUID) -> AssignmentPublic:
-    views = _views(session, select(*_VIEW).where(Assignment.id == assignment_id))
-    if not views:
-        raise NotFound(f"no assignment {assignment_id}")
-    return views[0]
+    """One assignment's view, in a session (after a change made in the same transaction)."""
+    rows = execute_scoped(session, _views_statement(by_id=True), {"assignment_id": assignment_id})
+    return _one_view(rows.first(), assignment_id)
 
 
-def list_assignments(
-    session: Session,
+async def read_assignment(
+    connection: ClinicConnection, assignment_id: uuid.UUID
+) -> AssignmentPublic:
+    rows = await connection.execute(_views_statement(by_id=True), {"assignment_id": assignment_id})
+    return _one_view(rows.first(), assignment_id)
+
+
+async def list_assignments(
+    connection: ClinicConnection,
     *,
     status: AssignmentStatus | None,
     client_id: uuid.UUID | None,
@@ -112,32 +119,16 @@ def list_assignments(
     """Assignments in the order their changes committed; see the module docstring."""
     position = decode_cursor(cursor, {"seq": sequence_number})
     after = position["seq"] if position else 0
-    statement = (
-        select(*_VIEW)
-        .where(Assignment.change_seq > after)
-        .order_by(Assignment.change_seq)
-        .limit(limit + 1)
-    )
-    if status is not None:
-        statement = statement.where(Assignment.status == status)
-    if client_id is not None:
-        statement = statement.where(Assignment.client_id == client_id)
-    if couple_id is not None:
-        statement = statement.where(Assignment.couple_id == couple_id)
-    if updated_since is not None:
-        # Times follow change numbers (both are taken under the clinic's counter lock),
-        # so the first change at or after the time bounds the walk along the sequence.
-        first = session.exec(
-            select(Assignment.change_seq)
-            .where(Assignment.updated_at >= updated_since)
-            .order_by(Assignment.updated_at)
-            .limit(1)
-        ).first()
-        statement = statement.where(
-            Assignment.change_seq >= (first if first is not None else after + 1),
-            Assignment.updated_at >= updated_since,
-        )
-    views = _views(session, statement)
+    filters = {
+        "status": status.value if status is not None else None,
+        "client_id": client_id,
+        "couple_id": couple_id,
+        "updated_since": updated_since,
+    }
+    given = {name: value for name, value in filters.items() if value is not None}
+    statement = _views_statement(filters=frozenset(given))
+    rows = await connection.execute(statement, {**given, "after": after, "limit": limit + 1})
+    views = [_view_of(row) for row in rows]
     page = views[:limit]
     return AssignmentPage(
         items=page,
@@ -146,63 +137,117 @@ def list_assignments(
     )
 
 
-_VIEW = (
-    Assignment.id,
-    Assignment.client_id,
-    Assignment.couple_id,
-    Assignment.status,
-    Assignment.due,
-    Assignment.note,
-    Assignment.created_at,
-    Assignment.updated_at,
-    Assignment.change_seq,
-    Instrument.slug,
-    Instrument.url,
-    Instrument.version,
-)
+_assignment = Assignment.__table__.c  # type: ignore[attr-defined]
+_instrument = Instrument.__table__.c  # type: ignore[attr-defined]
+_response = Response.__table__.c  # type: ignore[attr-defined]
+_clinic = bindparam(CLINIC_PARAMETER)
+_FILTERS = {
+    "status": _assignment.status,
+    "client_id": _assignment.client_id,
+    "couple_id": _assignment.couple_id,
+}
+
+
+@lru_cache(maxsize=64)
+def _views_statement(*, by_id: bool = False, filters: frozenset[str] = frozenset()) -> Scoped:
+    """Assignments as their public view, each with its completed response: one statement.
+
+    One assignment (`by_id`), or a page in change order after `:after`, narrowed
+    by the `filters` given. Built (and checked) once per shape.
+    """
+    completed = (
+        select(_response.id)
+        .where(
+            _response.clinic_id == _clinic,
+            _response.assignment_id == _assignment.id,
+            _response.status.in_([ResponseStatus.COMPLETED.value, ResponseStatus.AMENDED.value]),
+        )
+        .order_by(_response.created_at.desc())
+        .limit(1)
+        .correlate(Assignment.__table__)  # type: ignore[attr-defined]
+        .scalar_subquery()
+        .label("response_id")
+    )
+    statement = (
+        select(
+            _assignment.id,
+            _assignment.client_id,
+            _assignment.couple_id,
+            _assignment.status,
+            _assignment.due,
+            _assignment.note,
+            _assignment.created_at,
+            _assignment.updated_at,
+            _assignment.change_seq,
+            _instrument.slug,
+            _instrument.url,
+            _instrument.version,
+            completed,
+        )
+        .select_from(
+            Assignment.__table__.join(  # type: ignore[attr-defined]
+                Instrument.__table__,  # type: ignore[attr-defined]
+                (_instrument.id == _assignment.instrument_id) & (_instrument.clinic_id == _clinic),
+            )
+        )
+        .where(_assignment.clinic_id == _clinic)
+    )
+    if by_id:
+        return scoped(statement.where(_assignment.id == bindparam("assignment_id")))
+    for name in sorted(filters - {"updated_since"}):
+        statement = statement.where(_FILTERS[name] == bindparam(name))
+    floor = bindparam("after") + 1
+    if "updated_since" in filters:
+        # Times follow change numbers (both are taken under the clinic's counter lock),
+        # so the first change at or after the time bounds the walk along the sequence.
+        first = (
+            select(_assignment.change_seq)
+            .where(
+                _assignment.clinic_id == _clinic,
+                _assignment.updated_at >= bindparam("updated_since"),
+            )
+            .order_by(_assignment.updated_at)
+            .limit(1)
+            .correlate(None)  # its own walk of assignments, not the outer row
+            .scalar_subquery()
+        )
+        floor = func.coalesce(first, floor)
+        statement = statement.where(_assignment.updated_at >= bindparam("updated_since"))
+    return scoped(
+        statement.where(_assignment.change_seq >= floor)
+        .where(_assignment.change_seq > bindparam("after"))
+        .order_by(_assignment.change_seq)
+        .limit(bindparam("limit"))
+    )
 
 
 class _View(AssignmentPublic):
     change_seq: int = Field(exclude=True)
 
 
-def _views(session: Session, statement: Any) -> list[_View]:
-    """Assignments as their public view, with their completed responses: two queries.
+def _view_of(row: Any) -> _View:
+    """The public view of a row of `_views_statement`, built without validating the
+    database's own typed columns again (model_construct)."""
+    return _View.model_construct(
+        id=row.id,
+        client_id=row.client_id,
+        couple_id=row.couple_id,
+        instrument=InstrumentRef.model_construct(slug=row.slug, url=row.url, version=row.version),
+        status=AssignmentStatus(row.status),
+        due=row.due,
+        note=row.note,
+        response_id=row.response_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        portal_url=None,
+        change_seq=row.change_seq,
+    )
 
-    The rows come from the database as typed columns, so the views are built
-    without validating them again (model_construct).
-    """
-    rows = list(session.exec(statement.join(Instrument, Instrument.id == Assignment.instrument_id)))
-    responses: dict[uuid.UUID, uuid.UUID] = {}
-    if rows:
-        responses = {
-            row.assignment_id: row.id
-            for row in session.exec(
-                select(Response.assignment_id, Response.id)
-                .where(
-                    Response.assignment_id.in_([r.id for r in rows]),  # type: ignore[union-attr]
-                    Response.status.in_([ResponseStatus.COMPLETED, ResponseStatus.AMENDED]),  # type: ignore[attr-defined]
-                )
-                .order_by(Response.created_at)
-            )
-        }
-    return [
-        _View.model_construct(
-            id=r.id,
-            client_id=r.client_id,
-            couple_id=r.couple_id,
-            instrument=InstrumentRef.model_construct(slug=r.slug, url=r.url, version=r.version),
-            status=AssignmentStatus(r.status),
-            due=r.due,
-            note=r.note,
-            response_id=responses.get(r.id),
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            portal_url=None,
-            change_seq=r.change_seq,
-        )
-        for r in rows
-    ]
+
+def _one_view(row: Any, assignment_id: uuid.UUID) -> _View:
+    if row is None:
+        raise NotFound(f"no assignment {assignment_id}")
+    return _view_of(row)
 
 
 def update_assignment(
