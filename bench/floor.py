@@ -22,17 +22,17 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def _framework_app() -> Any:
-    """A second floor: FastAPI itself, one sync dependency and a sync endpoint, no database,
-    which is the shape of every Tandem handler (they run in worker threads)."""
+    """A second floor: FastAPI itself, one dependency and an async endpoint, no database,
+    the shape of Tandem's hot handlers (coroutines on the event loop)."""
     from fastapi import Depends, FastAPI
 
     framework = FastAPI()
 
-    def dependency() -> int:
+    async def dependency() -> int:
         return 1
 
     @framework.get("/")
-    def endpoint(value: int = Depends(dependency)) -> dict[str, int]:
+    async def endpoint(value: int = Depends(dependency)) -> dict[str, int]:
         return {"ok": value}
 
     return framework

@@ -10,6 +10,7 @@ that PostgreSQL database, dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from api.persistence import ClinicSession, make_engine
+from api.persistence.connection import ConnectionBinds, clinic_connection, make_async_engine
 from api.services.clinics import create_clinic
 from api.services.instruments import InstrumentKey, resolve_instrument
 from api.services.maintenance import prepare_database
@@ -81,25 +83,33 @@ def main() -> None:
         engine = make_engine(url)
         prepare_database(engine)
         with ClinicSession(engine, expire_on_commit=False) as session:
-            create_clinic(session, "Bench Clinic")
+            clinic = create_clinic(session, "Bench Clinic")
             client = Client()
             session.add(client)
             instrument = InstrumentKey.of(resolve_instrument(session, "balance-assessment"))
             session.commit()
+        # as a request records it: one transaction on a clinic connection, committed
+        async_engine = None if url.startswith("sqlite") else make_async_engine(url)
+        bind = ConnectionBinds.of(engine, async_engine).write
+        loop = asyncio.new_event_loop()
 
-            def store() -> None:
-                record_response(
-                    session,
+        async def record_one() -> None:
+            async with clinic_connection(bind) as connection:
+                connection.scope_to(clinic.id)
+                await record_response(
+                    connection,
                     client_id=client.id,
                     instrument=instrument,
                     questionnaire_response=balance_answers,
                 )
-                session.commit()
 
-            calls = max(arguments.calls // 5, 20)
-            results[f"record + commit balance ({engine.dialect.name})"] = per_call(
-                "store", store, calls, arguments.rounds
-            )
+        calls = max(arguments.calls // 5, 20)
+        results[f"record + commit balance ({engine.dialect.name})"] = per_call(
+            "store", lambda: loop.run_until_complete(record_one()), calls, arguments.rounds
+        )
+        if async_engine is not None:
+            loop.run_until_complete(async_engine.dispose())
+        loop.close()
         engine.dispose()
 
     print(f"{'step':<48} {'per response':>14} {'per second':>12}")

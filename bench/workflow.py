@@ -11,10 +11,11 @@ submitted ones to read, starts `tandem serve` (one worker) and measures, for
   (b) GET /v1/responses/{id}
   (c) GET /v1/assignments?updated_since=...&limit=50 pages
   (d) the floor: a bare ASGI app returning fixed JSON, served by the same uvicorn,
-      and FastAPI's own floor: a sync endpoint with one sync dependency, no database
+      and FastAPI's own floor: an async endpoint with one dependency, no database
   (e) the peer (bench/peer.py): FastAPI + fhir.resources + SQLModel, submit and read
 
-It prints requests/s, p50 and p99 for each, and (a)-(c) as ratios of (d) and (e).
+Each load is measured after a warm-up of its own (WARM_UP_SECONDS). It prints
+requests/s, p50 and p99 for each, and (a)-(c) as ratios of (d) and (e).
 PostgreSQL runs use a schema of their own in the given database, dropped after.
 """
 
@@ -102,21 +103,40 @@ def server(command: list[str], env: dict[str, str], cwd: Path, health: str):
 
 def uvicorn(app: str, port: int, factory: bool = False) -> list[str]:
     command = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1"]
+    command += ["--loop", "asyncio"]  # as tandem serve runs
     return (
         command + ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
     )
 
 
+WARM_UP_SECONDS = 3
+
+
 def wrk(
-    label: str, url: str, script: str, args: list[str], seconds: int, connections: int
+    label: str,
+    url: str,
+    script: str,
+    args: list[str],
+    seconds: int,
+    connections: int,
+    warm_up_args: list[str] | None = None,
 ) -> Result:
-    say(f"{label}: {connections} connections for {seconds} s")
-    command = [
-        "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-        "-s", str(LUA / script), url, "--", *args,
-    ]  # fmt: skip
+    """Measure one load for `seconds`, after a warm-up of WARM_UP_SECONDS at the same
+    concurrency (first requests compile statements and fill caches; they are not
+    what a running server does). `warm_up_args` replace `args` for the warm-up when
+    the load uses data up (submissions)."""
     env = dict(os.environ) | {"TANDEM_WRK_LUA": str(LUA)}
-    ran = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+
+    def run(duration: int, arguments: list[str]) -> str:
+        command = [
+            "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+            "-s", str(LUA / script), url, "--", *arguments,
+        ]  # fmt: skip
+        return subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+
+    say(f"{label}: warm-up {WARM_UP_SECONDS} s, then {connections} connections for {seconds} s")
+    run(WARM_UP_SECONDS, warm_up_args or args)
+    ran = subprocess.CompletedProcess([], 0, stdout=run(seconds, args))
     summary = json.loads(ran.stdout.strip().splitlines()[-1])
     say(f"  {summary}")
     return Result(
@@ -195,7 +215,13 @@ def prepare_tandem(url: str, work: Path, submits: int, reads: int) -> dict[str, 
         )
     engine.dispose()
 
-    (work / "submits.txt").write_text("".join(f"{a.id} {token}\n" for a, token in made[:submits]))
+    warm = submits // 5  # the last fifth is for warming up
+    (work / "submits.txt").write_text(
+        "".join(f"{a.id} {token}\n" for a, token in made[: submits - warm])
+    )
+    (work / "warm.txt").write_text(
+        "".join(f"{a.id} {token}\n" for a, token in made[submits - warm : submits])
+    )
     (work / "responses.txt").write_text("".join(f"{rid}\n" for rid in response_ids))
     (work / "since.txt").write_text("".join(f"{s}\n" for s in stamps))
     (work / "balance.json").write_text(json.dumps(completed))
@@ -222,7 +248,7 @@ def measure_database(
     kind: str, postgres: str | None, arguments: argparse.Namespace
 ) -> list[Result]:
     results = []
-    expected = int(arguments.seconds * 2500)  # more submits than one worker can make
+    expected = int((arguments.seconds + WARM_UP_SECONDS) * 2500)  # more than a worker makes
     with (
         tempfile.TemporaryDirectory() as directory,
         fresh_database(Path(directory), postgres if kind == "postgresql" else None) as url,
@@ -239,7 +265,8 @@ def measure_database(
             results.append(
                 wrk(f"(a) submit and score, {kind}", base, "submit.lua",
                     [str(work / "submits.txt"), str(work / "balance.json")],
-                    arguments.seconds, arguments.connections)
+                    arguments.seconds, arguments.connections,
+                    warm_up_args=[str(work / "warm.txt"), str(work / "balance.json")])
             )  # fmt: skip
             results.append(
                 wrk(f"(b) read a response, {kind}", base, "read.lua",
@@ -282,7 +309,7 @@ def measure_floor(arguments: argparse.Namespace) -> list[Result]:
     env = dict(os.environ) | {"PYTHONPATH": str(ROOT / "bench")}
     floors = (
         ("(d) floor: bare ASGI", "floor:app"),
-        ("(d) FastAPI sync + dependency", "floor:framework_app"),
+        ("(d) FastAPI async + dependency", "floor:framework_app"),
     )
     for label, app in floors:
         port = free_port()
