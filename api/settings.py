@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="larger request bodies get 413"
     )
+    write_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="requests that may write running at once in a worker on PostgreSQL "
+        "(the rest wait their turn); SQLite always runs one",
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:

@@ -20,23 +20,29 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 @asynccontextmanager
 async def taking_turns(request: Request) -> AsyncIterator[None]:
-    """On SQLite, requests that may write take turns, waiting as coroutines.
+    """Requests that may write take turns, waiting as coroutines.
 
     SQLite has one writer at a time. Waiting for it inside worker threads
     would hold threads (and let SQLite's busy handler poll with sleeps); here
-    writers queue on an asyncio lock instead and each is woken the moment the
-    previous one has committed. PostgreSQL needs no turns: row locks suffice.
+    writers queue on an asyncio semaphore of one instead, and each is woken
+    the moment the previous one has committed.
+
+    On PostgreSQL `write_concurrency` writers run at once (8 by default). Every
+    change ends holding the clinic's change counter until its commit returns;
+    with every writer let in, the holder waited behind all the others' work on
+    the event loop, and a few requests waited very long (bench: p99 456 ms at
+    265 submits/s; with 8, p99 148 ms at 268/s).
     """
     state = request.app.state
     if request.method in SAFE_METHODS:
         yield
         return
-    if getattr(state, "write_lock", None) is None:
-        import os
-
-        n = 1 if state.settings.is_sqlite else int(os.environ.get("PGSEM", "1000"))
-        state.write_lock = asyncio.Semaphore(n)
-    async with state.write_lock:
+    if getattr(state, "write_turns", None) is None:
+        settings = state.settings
+        state.write_turns = asyncio.Semaphore(
+            1 if settings.is_sqlite else settings.write_concurrency
+        )
+    async with state.write_turns:
         yield
 
 
