@@ -158,6 +158,46 @@ class ResultSeries(BaseModel):
     points: list[ResultPoint] = Field(description="completed responses, oldest first")
 
 
+class TrendPoint(BaseModel):
+    response_id: uuid.UUID
+    authored: datetime | None
+    value: float
+    band: str | None
+
+
+class ChangePublic(BaseModel):
+    before: float
+    after: float
+    difference: float = Field(description="after - before")
+    rci: float | None = Field(
+        description="Jacobson-Truax reliable change index; null when not computable"
+    )
+    classification: Literal[
+        "recovered",
+        "reliably-improved",
+        "reliably-deteriorated",
+        "reliable-change",
+        "no-reliable-change",
+        "not-computable",
+    ]
+    reason: str = Field(description="the figures used, or why the index cannot be computed")
+
+
+class ScaleTrend(BaseModel):
+    scale: str
+    label: str
+    direction: str
+    points: list[TrendPoint] = Field(description="scored responses, oldest first")
+    first_to_latest: ChangePublic | None = Field(description="null with fewer than two points")
+    previous_to_latest: ChangePublic | None = Field(description="null with fewer than two points")
+
+
+class TrendReport(BaseModel):
+    client_id: uuid.UUID
+    instrument: InstrumentRef
+    scales: list[ScaleTrend]
+
+
 class PortalSubmitted(BaseModel):
     status: Literal["completed"]
     response_id: uuid.UUID

@@ -13,7 +13,7 @@ from api.persistence import DbSession
 from api.persistence.connection import ClinicConnection
 from api.routes.common import problems
 from api.services import responses
-from schemas.response import ResponsePublic, ResultSeries
+from schemas.response import ResponsePublic, ResultSeries, TrendReport
 
 router = APIRouter(prefix="/v1", tags=["results"])
 
@@ -46,3 +46,21 @@ def client_results(
     instrument: Annotated[str, Query(description="slug (every version), url, or url|version")],
 ) -> ResultSeries:
     return responses.client_results(session, client_id, instrument)
+
+
+@router.get(
+    "/clients/{client_id}/trends",
+    response_model=TrendReport,
+    responses=problems(404),
+    summary="Each scale over time, with reliable change (Jacobson-Truax) to the latest",
+    description="First to latest and previous to latest, classified as recovered, reliably "
+    "improved or deteriorated, no reliable change, or not computable (with the reason: "
+    "Tandem's own scales have no published SD and reliability yet).",
+)
+def client_trends(
+    client_id: uuid.UUID,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("Observation.s"))],
+    instrument: Annotated[str, Query(description="slug (every version), url, or url|version")],
+) -> TrendReport:
+    return responses.client_trends(session, client_id, instrument)

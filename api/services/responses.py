@@ -26,10 +26,22 @@ from api.services.instruments import (
     clinical_definition_of,
     resolve_instrument,
 )
+from assessments.change import reliable_change
+from assessments.spec import Scale
 from schemas import Client, Instrument, Response, ResponseStatus, Score
 from schemas.base import JSONDocument, utcnow
 from schemas.instrument import InstrumentRef
-from schemas.response import FlagPublic, ResponsePublic, ResultPoint, ResultSeries, ScorePublic
+from schemas.response import (
+    ChangePublic,
+    FlagPublic,
+    ResponsePublic,
+    ResultPoint,
+    ResultSeries,
+    ScaleTrend,
+    ScorePublic,
+    TrendPoint,
+    TrendReport,
+)
 
 RECORDABLE = frozenset(
     {ResponseStatus.IN_PROGRESS, ResponseStatus.COMPLETED, ResponseStatus.AMENDED}
@@ -420,6 +432,50 @@ def client_results(
             )
             for r in kept
         ],
+    )
+
+
+def client_trends(session: Session, client_id: uuid.UUID, instrument_reference: str) -> TrendReport:
+    """Every scale of a client's scored responses over time, with reliable change from the
+    first and from the previous response to the latest (see `assessments.change`).
+
+    Across versions of an instrument the newest version's scales and figures apply.
+    """
+    series = client_results(session, client_id, instrument_reference)
+    definition = clinical_definition(
+        session, InstrumentKey.of(resolve_instrument(session, instrument_reference))
+    )
+    scales = []
+    for scale in definition.scoring.scales:
+        points = [
+            TrendPoint(response_id=p.response_id, authored=p.authored, value=s.value, band=s.band)
+            for p in series.points
+            for s in p.scores
+            if s.scale == scale.code and s.value is not None
+        ]
+        first, previous = (points[0], points[-2]) if len(points) >= 2 else (None, None)
+        scales.append(
+            ScaleTrend(
+                scale=scale.code,
+                label=scale.label,
+                direction=scale.direction,
+                points=points,
+                first_to_latest=_change(scale, first, points[-1]) if first else None,
+                previous_to_latest=_change(scale, previous, points[-1]) if previous else None,
+            )
+        )
+    return TrendReport(client_id=client_id, instrument=series.instrument, scales=scales)
+
+
+def _change(scale: Scale, before: TrendPoint, after: TrendPoint) -> ChangePublic:
+    change = reliable_change(scale, before.value, after.value)
+    return ChangePublic(
+        before=float(change.before),
+        after=float(change.after),
+        difference=float(change.difference),
+        rci=float(change.rci) if change.rci is not None else None,
+        classification=change.classification,
+        reason=change.reason,
     )
 
 
