@@ -18,7 +18,16 @@ from api.persistence.engine import Checkpointer
 from api.persistence.migrations import is_current
 from api.persistence.session import write_engine_of
 from api.problems import install_problem_handlers
-from api.routes import assignments, clients, health, instruments, oauth, portal_api, responses
+from api.routes import (
+    assignments,
+    clients,
+    health,
+    instruments,
+    oauth,
+    portal_api,
+    reports,
+    responses,
+)
 from api.services.maintenance import prepare_database
 from api.settings import Settings, get_settings
 
@@ -80,7 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContext)  # outermost: ids and the access log cover every answer
     install_problem_handlers(app)
     # The hot routes first: a request is matched against the routes in this order.
-    for module in (portal_api, responses, assignments, clients, instruments, oauth, health):
+    for module in (
+        portal_api,
+        responses,
+        assignments,
+        clients,
+        reports,
+        instruments,
+        oauth,
+        health,
+    ):
         app.include_router(module.router)
     logging.getLogger("tandem").setLevel(settings.log_level)
     return app
