@@ -82,7 +82,8 @@ class ClinicConnection:
             if not isinstance(parameters, list):
                 raise TenancyError("an INSERT on a clinic connection takes a list of rows")
             return [{**row, "clinic_id": clinic_id} for row in rows]
-        return {**rows[0], CLINIC_PARAMETER: clinic_id}
+        confined = [{**row, CLINIC_PARAMETER: clinic_id} for row in rows]
+        return confined if isinstance(parameters, list) else confined[0]
 
 
 _CLINIC_KEYS = (CLINIC_PARAMETER, "clinic_id")

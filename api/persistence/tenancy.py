@@ -32,7 +32,21 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, NoReturn
 
-from sqlalchemy import Column, Delete, Insert, Join, Select, Table, Update, event, inspect
+from sqlalchemy import (
+    CTE,
+    Alias,
+    Column,
+    CompoundSelect,
+    Delete,
+    Insert,
+    Join,
+    Select,
+    Subquery,
+    Table,
+    Update,
+    event,
+    inspect,
+)
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlalchemy.sql import operators, visitors
 from sqlalchemy.sql.base import Executable
@@ -306,8 +320,12 @@ class Scoped:
 def scoped(statement: Executable) -> Scoped:
     """`statement`, checked to be confined to the `:for_clinic` parameter; TenancyError if not.
 
-    A correlated subquery names the outer tables it correlates (`.correlate(...)`);
-    they are checked in the enclosing statement.
+    Only what the check can see is accepted: FROM elements are tables, joins
+    and subqueries (no aliases of clinic-owned tables, lightweight `table()`
+    stand-ins or text). A correlated subquery names the outer tables it
+    correlates (`.correlate(...)`), which an enclosing statement must name and
+    confine. UPDATE and DELETE confine every table they read, set no
+    `clinic_id`, and an INSERT may skip a conflicting row but never update it.
     """
     owned = _scoped_tables(len(default_registry.mappers))
     if isinstance(statement, Insert):
@@ -315,14 +333,21 @@ def scoped(statement: Executable) -> Scoped:
             _refuse("only rows of clinic-owned tables are inserted on a clinic connection")
         if getattr(statement, "_values", None) or statement.select is not None:
             _refuse("an INSERT on a clinic connection takes its rows as parameters")
+        conflict = getattr(statement, "_post_values_clause", None)
+        if conflict is not None and type(conflict).__name__ != "OnConflictDoNothing":
+            _refuse("an INSERT on a clinic connection may skip a conflicting row, not update it")
         return Scoped(statement)
-    checked = 0
-    for element in visitors.iterate(statement):
-        if isinstance(element, (Select, Update, Delete)):
-            _check_confined(element, owned)
-            checked += 1
-    if not checked:
+    statements = [e for e in visitors.iterate(statement) if isinstance(e, (Select, Update, Delete))]
+    if not statements:
         _refuse("a clinic connection runs SELECT, INSERT, UPDATE and DELETE statements only")
+    if isinstance(statement, Select) and statement._correlate:
+        _refuse("only a subquery correlates: name the tables in FROM")
+    named: set[Any] = set()
+    for element in statements:
+        named |= _check_confined(element, owned)
+    for element in statements:
+        if isinstance(element, Select) and not set(element._correlate) <= named:
+            _refuse("a subquery correlates a table its enclosing statement does not name")
     return Scoped(statement)
 
 
@@ -341,29 +366,51 @@ def by_secret(statement: Select) -> Scoped:
     return Scoped(statement, across_clinics=True)
 
 
-def _check_confined(statement: Select | Update | Delete, owned: frozenset[Table]) -> None:
+def _check_confined(statement: Select | Update | Delete, owned: frozenset[Table]) -> set[Any]:
+    """Refuse unless every clinic-owned table `statement` reads is confined; the tables named."""
     conjuncts = list(_and_terms(statement.whereclause))
+    tables: list[Table] = []
     if isinstance(statement, Select):
-        tables: list[Table] = []
         correlated = set(statement._correlate)  # confined by the enclosing statement
         for source in statement.get_final_froms():
             if source not in correlated:
-                _from_tables(source, tables, conjuncts)
+                _from_tables(source, tables, conjuncts, owned)
     else:
-        tables = [statement.table]  # type: ignore[list-item]
+        tables.append(statement.table)  # type: ignore[arg-type]
+        values = getattr(statement, "_values", None) or {}
+        # UPDATE ... FROM and DELETE ... USING read every other table their clauses name
+        read = [statement.whereclause, *values.values()]
+        tables.extend(
+            {
+                element.table
+                for clause in read
+                if clause is not None
+                for element in visitors.iterate(clause)
+                if isinstance(element, Column)
+                and isinstance(element.table, Table)
+                and element.table is not statement.table
+            }
+        )
+        if isinstance(statement, Update) and _CLINIC in [getattr(k, "key", k) for k in values]:
+            _refuse("rows cannot move to another clinic")
     confined = {table for term in conjuncts if (table := _confined_table(term)) is not None}
     loose = [t.name for t in tables if t in owned and t not in confined]
     if loose:
         _refuse(f"statement not confined to :{CLINIC_PARAMETER} on {', '.join(sorted(loose))}")
+    return set(tables)
 
 
-def _from_tables(source: Any, tables: list[Table], conjuncts: list[Any]) -> None:
+def _from_tables(
+    source: Any, tables: list[Table], conjuncts: list[Any], owned: frozenset[Table]
+) -> None:
     if isinstance(source, Join):
-        _from_tables(source.left, tables, conjuncts)
-        _from_tables(source.right, tables, conjuncts)
-        if not source.isouter:  # an outer join's ON does not filter the outer side's rows
+        _from_tables(source.left, tables, conjuncts, owned)
+        _from_tables(source.right, tables, conjuncts, owned)
+        if source.full:  # ON filters neither side of a full join
+            return
+        if not source.isouter:
             conjuncts.extend(_and_terms(source.onclause))
-        else:
+        else:  # a left join's ON filters only the joined side's rows
             conjuncts.extend(
                 term
                 for term in _and_terms(source.onclause)
@@ -371,7 +418,15 @@ def _from_tables(source: Any, tables: list[Table], conjuncts: list[Any]) -> None
             )
     elif isinstance(source, Table):
         tables.append(source)
-    # subqueries and aliases are Selects of their own, checked as the walk reaches them
+    elif isinstance(source, Alias) and not isinstance(source.element, (Select, CompoundSelect)):
+        if isinstance(source.element, Table) and source.element in owned:
+            _refuse(f"an alias of {source.element.name} cannot be checked; name the table")
+        if not isinstance(source.element, (Update, Delete, Insert)):  # a CTE of DML is checked
+            _refuse("a FROM element the check cannot see")
+    elif isinstance(source, (Subquery, CTE, Alias)):
+        pass  # a SELECT of its own, checked as the walk reaches it
+    else:
+        _refuse("a FROM element the check cannot see (a lightweight table() or text)")
 
 
 def _and_terms(clause: Any) -> Iterator[Any]:
