@@ -19,6 +19,7 @@ from api.persistence.migrations import is_current
 from api.persistence.session import write_engine_of
 from api.problems import install_problem_handlers
 from api.routes import (
+    alerts,
     assignments,
     clients,
     health,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assignments,
         clients,
         reports,
+        alerts,
         instruments,
         oauth,
         health,

@@ -5,6 +5,7 @@ table on `SQLModel.metadata`, which the Alembic migrations are checked against.
 """
 
 from schemas.access import IdempotencyRecord, Integration
+from schemas.alert import Alert, AlertStatus
 from schemas.assignment import Assignment, AssignmentStatus, PortalLink
 from schemas.base import ClinicOwned
 from schemas.clinic import ChangeCounter, Client, ClientIdentifier, Clinic, Couple, CoupleMember
@@ -12,6 +13,8 @@ from schemas.instrument import Instrument, InstrumentSource
 from schemas.response import Response, ResponseStatus, Score
 
 __all__ = [
+    "Alert",
+    "AlertStatus",
     "Assignment",
     "AssignmentStatus",
     "ChangeCounter",

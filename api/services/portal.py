@@ -139,6 +139,7 @@ async def _record(
         questionnaire_response=document,
         assignment_id=own.id,
         progress_id=own.progress_id,
+        couple_id=own.couple_id,
     )
     next_status = (
         AssignmentStatus.COMPLETED
@@ -155,6 +156,7 @@ def _own_statement(for_update: bool) -> Any:
         select(
             _assignment.id,
             _assignment.status,
+            _assignment.couple_id,
             _instrument.id.label("instrument_id"),
             _instrument.url,
             _instrument.version,
@@ -208,6 +210,7 @@ async def _own(
 class _Own(NamedTuple):
     id: uuid.UUID
     status: AssignmentStatus
+    couple_id: uuid.UUID | None
     instrument_id: uuid.UUID
     url: str
     version: str

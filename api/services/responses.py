@@ -20,12 +20,14 @@ import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
 from api.persistence.connection import ClinicConnection
 from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, scoped
+from api.services import alerts
 from api.services.instruments import (
     InstrumentKey,
     clinical_definition,
     clinical_definition_of,
     resolve_instrument,
 )
+from assessments import alerts as alert_rules
 from assessments.change import reliable_change
 from assessments.spec import Scale
 from schemas import Client, Instrument, Response, ResponseStatus, Score
@@ -106,6 +108,7 @@ async def record_response(
     assignment_id: uuid.UUID | None = None,
     replaces: Replaced | None = None,
     progress_id: uuid.UUID | None = None,
+    couple_id: uuid.UUID | None = None,
 ) -> RecordedResponse:
     """Validate, score (when whole) and write one response and its scores.
 
@@ -119,7 +122,9 @@ async def record_response(
     completed response has status `amended` and names the response it
     `replaces`; the original stays as it was. `progress_id` is the in-progress
     response being continued or finished: it is updated in place, so an
-    assignment keeps one response from first save to submission.
+    assignment keeps one response from first save to submission. A high flag
+    (the safety item) raises its alert in the same transaction, named for the
+    client and, when given, the `couple_id` the answers were given in.
 
     Nothing is written until everything is valid; then one INSERT or UPDATE
     writes the response and one INSERT all its scores.
@@ -216,6 +221,9 @@ async def record_response(
                 for score in scored.scores
             ],
         )
+    await alerts.raise_on_connection(
+        connection, alert_rules.safety_alerts(str(response_id), flags), client_id, couple_id
+    )
     return RecordedResponse(
         id=response_id,
         status=ResponseStatus(status),

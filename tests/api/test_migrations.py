@@ -13,7 +13,7 @@ from api.persistence.migrations import current_revision, head_revision, is_curre
 from tests.databases import fresh_database
 
 TABLES = {
-    "alembic_version", "assignment", "change_counter", "client", "client_identifier", "clinic", "couple",
+    "alembic_version", "alert", "assignment", "change_counter", "client", "client_identifier", "clinic", "couple",
     "couple_member", "idempotency_record", "instrument", "integration", "portal_link",
     "response", "score",
 }  # fmt: skip

@@ -1,0 +1,56 @@
+"""/v1/alerts: what needs the counsellor's attention, highest priority first."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from api.auth.dependencies import require
+from api.auth.tokens import Principal
+from api.persistence import DbSession
+from api.routes.common import IdempotencyKey, idempotent, problems
+from api.services import alerts
+from schemas import AlertStatus
+from schemas.alert import AlertPage, AlertPublic
+from schemas.base import utcnow
+
+router = APIRouter(prefix="/v1", tags=["insight"])
+
+
+@router.get(
+    "/alerts",
+    response_model=AlertPage,
+    responses=problems(422),
+    summary="Alerts, highest priority first (safety is 1)",
+    description="Safety answers are raised as they are recorded; overdue homework (more than "
+    "2 days past due) and three weekly check-ins missed in a row are brought up to date "
+    "when the alerts are listed. Each is stored once.",
+)
+def list_alerts(
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("Flag.s"))],
+    status: AlertStatus | None = None,
+) -> AlertPage:
+    return alerts.list_alerts(session, status, utcnow().date())
+
+
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    response_model=AlertPublic,
+    responses=problems(404),
+    summary="Acknowledge an alert (records which integration did, and when)",
+)
+def acknowledge_alert(
+    request: Request,
+    alert_id: uuid.UUID,
+    session: DbSession,
+    caller: Annotated[Principal, Depends(require("Flag.u"))],
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    def produce() -> tuple[int, AlertPublic]:
+        return 200, alerts.acknowledge(session, alert_id, caller.client_id)
+
+    return idempotent(request, session, idempotency_key, None, produce)

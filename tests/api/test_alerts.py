@@ -1,0 +1,73 @@
+"""/v1/alerts over HTTP: raised by the rules, stored once, listed by priority, acknowledged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.api.http import PortalClient
+from tests.assessments.builders import checkin_response
+
+
+def days_ago(days: int) -> str:
+    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+
+
+def assign(integrator, instrument, client_id, due=None):
+    body = {"instrument": instrument, "client_id": client_id} | ({"due": due} if due else {})
+    answer = integrator.post("/v1/assignments", json=body)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["assignments"][0]
+
+
+def test_a_yes_to_safety_raises_one_alert_as_it_is_saved_and_again_never(http, integrator):
+    robin, sam = integrator.client("C-1"), integrator.client("C-2")
+    couple = integrator.couple(robin["id"], sam["id"])
+    mine = next(
+        a
+        for a in integrator.assign("weekly-check-in", couple_id=couple["id"])
+        if a["client_id"] == robin["id"]
+    )
+    portal = PortalClient(http, mine["portal_url"])
+    saved = portal.save(mine["id"], checkin_response(safety=True, status="in-progress"))
+    assert saved.status_code == 200, saved.text
+    listed = integrator.get("/v1/alerts", params={"status": "open"}).json()["items"]
+    assert [(a["rule"], a["priority"], a["client_id"], a["couple_id"]) for a in listed] == [
+        ("safety", 1, robin["id"], couple["id"])
+    ]
+    assert listed[0]["evidence"] == {"response_id": saved.json()["response_id"], "item": "safety"}
+    # submitting the same response, still yes: the same key, so no second alert
+    assert portal.submit(mine["id"], checkin_response(safety=True)).status_code == 200
+    assert len(integrator.get("/v1/alerts").json()["items"]) == 1
+
+
+def test_overdue_homework_and_three_missed_check_ins_are_raised_when_listed(integrator):
+    robin = integrator.client("C-1")
+    overdue = assign(integrator, "balance-assessment", robin["id"], due=days_ago(3))
+    assign(integrator, "balance-assessment", robin["id"], due=days_ago(2))  # within the grace
+    for ago in (15, 8, 1):  # three weekly check-ins, all missed; the first two also overdue
+        assign(integrator, "weekly-check-in", robin["id"], due=days_ago(ago))
+    items = integrator.get("/v1/alerts").json()["items"]
+    rules = [a["rule"] for a in items]
+    assert rules.count("overdue") == 3  # the balance assessment and two check-ins
+    assert overdue["id"] in [a["evidence"].get("assignment_id") for a in items]
+    assert rules.count("missed-check-ins") == 1
+    assert all(a["priority"] == 3 for a in items)
+    # listing again raises nothing new
+    assert len(integrator.get("/v1/alerts").json()["items"]) == len(items)
+
+
+def test_acknowledging_records_who_and_when_and_moves_it_out_of_open(integrator, credentials):
+    robin = integrator.client("C-1")
+    assign(integrator, "balance-assessment", robin["id"], due=days_ago(5))
+    alert = integrator.get("/v1/alerts").json()["items"][0]
+    done = integrator.post(f"/v1/alerts/{alert['id']}/acknowledge")
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["acknowledged_by"]) == (
+        "acknowledged",
+        credentials.client_id,
+    )
+    again = integrator.post(f"/v1/alerts/{alert['id']}/acknowledge")
+    assert again.json()["acknowledged_at"] == done.json()["acknowledged_at"]
+    assert integrator.get("/v1/alerts", params={"status": "open"}).json()["items"] == []
+    missing = integrator.post("/v1/alerts/00000000-0000-4000-8000-000000000000/acknowledge")
+    assert missing.status_code == 404
