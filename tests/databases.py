@@ -44,9 +44,12 @@ def fresh_database(directory: Path, postgres: str | None = None) -> Iterator[str
         admin.dispose()
 
 
-def run_on_connection(url: str, clinic_id: uuid.UUID, work: Callable[[Any], Awaitable[T]]) -> T:
+def run_on_connection(
+    url: str, clinic_id: uuid.UUID | None, work: Callable[[Any], Awaitable[T]]
+) -> T:
     """`await work(connection)` in one committed transaction on a clinic connection to
-    `clinic_id`, as a request would run it (in an event loop of its own)."""
+    `clinic_id` (None: not scoped to any), as a request would run it, in an event loop
+    of its own."""
     from api.persistence import make_engine
     from api.persistence.connection import clinic_connection, make_async_engine
     from api.persistence.session import write_engine_of
@@ -56,7 +59,8 @@ def run_on_connection(url: str, clinic_id: uuid.UUID, work: Callable[[Any], Awai
         engine = make_engine(url) if sqlite else make_async_engine(url)
         try:
             async with clinic_connection(write_engine_of(engine) if sqlite else engine) as c:
-                c.scope_to(clinic_id)
+                if clinic_id is not None:
+                    c.scope_to(clinic_id)
                 return await work(c)
         finally:
             disposed = engine.dispose()

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from api.services.clients import couple_members
 from api.services.instruments import InstrumentKey, clinical_definition, resolve_instrument
+from api.services.responses import scored_responses
 from assessments.answers import answers_by_link_id, plain_value, value_entry
 from assessments.checkins import CheckInPoint, summarise_check_ins
 from assessments.dyad import PartnerScore, compare_partners
@@ -119,18 +120,7 @@ def _check_ins(
     versions = select(Instrument.id).where(Instrument.url == check_in.url)
     partners = []
     for client_id in members:
-        responses = list(
-            session.exec(
-                select(Response)
-                .where(
-                    Response.client_id == client_id,
-                    Response.instrument_id.in_(versions),  # type: ignore[attr-defined]
-                    Response.status.in_(SCORED),  # type: ignore[attr-defined]
-                    Response.authored >= start,
-                )
-                .order_by(Response.authored)
-            )
-        )
+        responses = scored_responses(session, client_id, versions, since=start)
         values: dict[uuid.UUID, dict[str, Any]] = {r.id: {} for r in responses}
         if responses:
             for response_id, scale, value, band in session.exec(

@@ -404,17 +404,7 @@ def client_results(
     versions = select(Instrument.id).where(Instrument.url == instrument.url)
     if "|" in instrument_reference:
         versions = versions.where(Instrument.version == instrument.version)
-    responses = list(
-        session.exec(
-            select(Response)
-            .where(
-                Response.client_id == client_id,
-                Response.instrument_id.in_(versions),  # type: ignore[attr-defined]
-                Response.status.in_([ResponseStatus.COMPLETED, ResponseStatus.AMENDED]),  # type: ignore[attr-defined]
-            )
-            .order_by(Response.authored, Response.created_at)
-        )
-    )
+    responses = scored_responses(session, client_id, versions)
     definition = clinical_definition(session, InstrumentKey.of(instrument))
     replaced = {r.replaces_id for r in responses if r.replaces_id is not None}
     kept = [r for r in responses if r.id not in replaced]
@@ -441,6 +431,25 @@ def client_results(
             for r in kept
         ],
     )
+
+
+def scored_responses(
+    session: Session, client_id: uuid.UUID, versions: Any, since: datetime | None = None
+) -> list[Response]:
+    """A client's completed and amended responses to the instrument `versions` (a select of
+    instrument ids), authored at or after `since` if given, oldest first."""
+    statement = (
+        select(Response)
+        .where(
+            Response.client_id == client_id,
+            Response.instrument_id.in_(versions),  # type: ignore[attr-defined]
+            Response.status.in_([ResponseStatus.COMPLETED, ResponseStatus.AMENDED]),  # type: ignore[attr-defined]
+        )
+        .order_by(Response.authored, Response.created_at)
+    )
+    if since is not None:
+        statement = statement.where(Response.authored >= since)
+    return list(session.exec(statement))
 
 
 def client_trends(session: Session, client_id: uuid.UUID, instrument_reference: str) -> TrendReport:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
@@ -31,11 +30,8 @@ from api.persistence import (
     TenancyError,
     across_clinics,
     acting_for,
-    make_engine,
     scope_to_clinic,
 )
-from api.persistence.connection import clinic_connection, make_async_engine
-from api.persistence.session import write_engine_of
 from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, by_secret, scoped
 from api.services import assignments, portal, responses
 from schemas import (
@@ -537,23 +533,6 @@ _CLIENT_NAME = scoped(
 )
 
 
-def _unscoped(database_url: str, work):
-    """`await work(connection)` on a clinic connection that was never scoped to a clinic."""
-    sqlite = database_url.startswith("sqlite")
-    engine = make_engine(database_url) if sqlite else make_async_engine(database_url)
-
-    async def main():
-        try:
-            async with clinic_connection(write_engine_of(engine) if sqlite else engine) as c:
-                return await work(c)
-        finally:
-            disposed = engine.dispose()
-            if disposed is not None:
-                await disposed
-
-    return asyncio.run(main())
-
-
 def test_a_clinic_connection_refuses_unchecked_statements(database_url, session):
     ours = make_client(session, "A1")
     session.commit()
@@ -573,7 +552,7 @@ def test_a_clinic_connection_runs_nothing_scoped_before_it_knows_its_clinic(data
             await connection.execute(_CLIENT_NAME, {"client": uuid.uuid4()})
         return "done"
 
-    assert _unscoped(database_url, work) == "done"
+    assert run_on_connection(database_url, None, work) == "done"
 
 
 def test_a_clinic_connection_cannot_be_rescoped(database_url, session):
