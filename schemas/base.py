@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -55,6 +55,16 @@ def _plain(value: str) -> str:
         raise ValueError("must not contain control characters")
     return value
 
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+# A moment from a request, with a time zone, converted to UTC (a 4xx if it cannot be).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 # Text from a request: no control characters (FHIR forbids them; PostgreSQL refuses NUL).
 PlainText = Annotated[str, AfterValidator(_plain)]

@@ -156,3 +156,15 @@ async def request_connection(request: Request) -> AsyncIterator[ClinicConnection
     bind = binds.read if request.method in SAFE_METHODS else binds.write
     async with taking_turns(request), clinic_connection(bind) as connection:
         yield connection
+
+
+@asynccontextmanager
+async def writing_connection(
+    request: Request, clinic_id: uuid.UUID
+) -> AsyncIterator[ClinicConnection]:
+    """A write transaction of its own for `clinic_id`, in a turn to write, whatever the
+    request's method: for a read that first brings derived rows up to date."""
+    binds = request.app.state.connection_binds
+    async with taking_turns(request, writes=True), clinic_connection(binds.write) as connection:
+        connection.scope_to(clinic_id)
+        yield connection

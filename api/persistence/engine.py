@@ -102,7 +102,7 @@ class Checkpointer:
         while not self._stop.wait(self._interval):
             try:
                 self.checkpoint()
-            except SQLAlchemyError:
+            except Exception:  # the thread must outlive any one failure
                 logger.warning("a background checkpoint failed; the next one will retry")
 
 

@@ -19,8 +19,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @asynccontextmanager
-async def taking_turns(request: Request) -> AsyncIterator[None]:
+async def taking_turns(request: Request, writes: bool | None = None) -> AsyncIterator[None]:
     """Requests that may write take turns, waiting as coroutines.
+
+    Whether a request writes is told by its method, unless `writes` says
+    (a GET that brings derived rows up to date writes too).
 
     SQLite has one writer at a time. Waiting for it inside worker threads
     would hold threads (and let SQLite's busy handler poll with sleeps); here
@@ -34,7 +37,7 @@ async def taking_turns(request: Request) -> AsyncIterator[None]:
     265 submits/s; with 8, p99 148 ms at 268/s).
     """
     state = request.app.state
-    if request.method in SAFE_METHODS:
+    if not (request.method not in SAFE_METHODS if writes is None else writes):
         yield
         return
     if getattr(state, "write_turns", None) is None:

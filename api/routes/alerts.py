@@ -6,11 +6,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import require
 from api.auth.tokens import Principal
 from api.persistence import DbSession
+from api.persistence.connection import writing_connection
 from api.routes.common import IdempotencyKey, idempotent, problems
 from api.services import alerts
 from schemas import AlertStatus
@@ -29,12 +31,15 @@ router = APIRouter(prefix="/v1", tags=["insight"])
     "2 days past due) and three weekly check-ins missed in a row are brought up to date "
     "when the alerts are listed. Each is stored once.",
 )
-def list_alerts(
+async def list_alerts(
+    request: Request,
     session: DbSession,
-    _: Annotated[Principal, Depends(require("Flag.s"))],
+    caller: Annotated[Principal, Depends(require("Flag.s"))],
     status: AlertStatus | None = None,
 ) -> AlertPage:
-    return alerts.list_alerts(session, status, utcnow().date())
+    async with writing_connection(request, caller.clinic_id) as connection:
+        await alerts.sweep(connection, utcnow().date())
+    return await run_in_threadpool(alerts.list_alerts, session, status)
 
 
 @router.post(

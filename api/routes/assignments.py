@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from api.auth.dependencies import connection_for, require
 from api.auth.tokens import Principal
@@ -26,6 +25,7 @@ from schemas.assignment import (
     LinksRevoked,
     PortalLinkIssued,
 )
+from schemas.base import Instant
 
 router = APIRouter(prefix="/v1", tags=["assignments"])
 
@@ -68,9 +68,7 @@ async def list_assignments(
     status: AssignmentStatus | None = None,
     client_id: uuid.UUID | None = None,
     couple_id: uuid.UUID | None = None,
-    updated_since: Annotated[
-        AwareDatetime | None, Query(description="ISO 8601 with a time zone")
-    ] = None,
+    updated_since: Annotated[Instant | None, Query(description="ISO 8601 with a time zone")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> AssignmentPage:

@@ -3,8 +3,8 @@
 The rules live in `assessments.alerts`. A safety alert is raised as the
 answer is recorded, in the same transaction (`raise_on_connection`). Overdue
 homework and missed check-ins depend on the date, so listing first brings
-them up to today (`sweep`); each key is stored once, so sweeping again adds
-nothing.
+them up to today (`sweep`, in a write transaction of its own); each key is
+stored once, so sweeping again, or two sweeps at once, add nothing.
 """
 
 from __future__ import annotations
@@ -14,18 +14,20 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from sqlalchemy import and_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from api.errors import NotFound
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import scoped
-from api.services.instruments import resolve_instrument
+from api.persistence.tenancy import CLINIC_PARAMETER, scoped
 from assessments import alerts as rules
+from assessments.catalogue import load_builtin
 from schemas import Alert, AlertStatus, Assignment, AssignmentStatus, Instrument
 from schemas.alert import AlertPage, AlertPublic
 from schemas.base import utcnow
 
+CHECK_IN = "weekly-check-in"
 OPEN = (AssignmentStatus.REQUESTED, AssignmentStatus.IN_PROGRESS)
 _table = Alert.__table__  # type: ignore[attr-defined]
 _KEY = ["clinic_id", "key"]
@@ -63,49 +65,78 @@ def _row(alert: rules.Alert, client_id: uuid.UUID, couple_id: uuid.UUID | None) 
     }
 
 
-def sweep(session: Session, today: date) -> None:
-    """Raise the date-driven alerts the clinic is due: overdue homework, missed check-ins."""
-    known = set(session.exec(select(Alert.key)))
+_assignment = Assignment.__table__  # type: ignore[attr-defined]
+_instrument = Instrument.__table__  # type: ignore[attr-defined]
+_clinic = bindparam(CLINIC_PARAMETER)
+_OVERDUE = scoped(
+    select(_assignment.c.id, _assignment.c.client_id, _assignment.c.couple_id, _assignment.c.due)
+    .where(_assignment.c.clinic_id == _clinic)
+    .where(_assignment.c.status.in_([status.value for status in OPEN]))
+    .where(_assignment.c.due < bindparam("today"))
+)
+_CHECK_INS = scoped(
+    select(
+        _assignment.c.id,
+        _assignment.c.client_id,
+        _assignment.c.couple_id,
+        _assignment.c.due,
+        _assignment.c.status,
+    )
+    .select_from(
+        _assignment.join(
+            _instrument,
+            and_(
+                _instrument.c.clinic_id == _assignment.c.clinic_id,
+                _instrument.c.id == _assignment.c.instrument_id,
+            ),
+        )
+    )
+    .where(_assignment.c.clinic_id == _clinic, _instrument.c.clinic_id == _clinic)
+    .where(_instrument.c.url == bindparam("url"))
+    .where(_assignment.c.status != AssignmentStatus.CANCELLED.value)
+    .where(_assignment.c.due < bindparam("today"))
+)
+
+
+async def sweep(connection: ClinicConnection, today: date) -> None:
+    """Raise the date-driven alerts the clinic is due: overdue homework, missed check-ins.
+
+    It runs in a transaction of its own on the write bind, in the request's
+    turn to write (`writing_connection`); a key stored already, by an earlier
+    sweep or a concurrent one, is skipped by the insert itself.
+    """
     found: list[tuple[rules.Alert, uuid.UUID, uuid.UUID | None]] = []
-    for assignment in session.exec(
-        select(Assignment).where(
-            Assignment.status.in_(OPEN),  # type: ignore[attr-defined]
-            Assignment.due < today,  # type: ignore[operator]
-        )
-    ):
-        alert = rules.overdue_alert(str(assignment.id), assignment.due, True, today)
+    for row in await connection.execute(_OVERDUE, {"today": today}):
+        alert = rules.overdue_alert(str(row.id), row.due, True, today)
         if alert is not None:
-            found.append((alert, assignment.client_id, assignment.couple_id))
-    check_in = resolve_instrument(session, "weekly-check-in")
-    versions = select(Instrument.id).where(Instrument.url == check_in.url)
-    by_client: dict[uuid.UUID, list[Assignment]] = {}
-    for assignment in session.exec(
-        select(Assignment).where(
-            Assignment.instrument_id.in_(versions),  # type: ignore[attr-defined]
-            Assignment.status != AssignmentStatus.CANCELLED,
-            Assignment.due < today,  # type: ignore[operator]
-        )
-    ):
-        by_client.setdefault(assignment.client_id, []).append(assignment)
-    for client_id, assignments in by_client.items():
-        runs = [
-            rules.CheckIn(str(a.id), a.due, a.status == AssignmentStatus.COMPLETED)  # type: ignore[arg-type]
-            for a in assignments
+            found.append((alert, row.client_id, row.couple_id))
+    by_client: dict[uuid.UUID, list[Any]] = {}
+    rows = await connection.execute(_CHECK_INS, {"today": today, "url": _check_in_url()})
+    for row in rows:
+        by_client.setdefault(row.client_id, []).append(row)
+    for client_id, runs in by_client.items():
+        check_ins = [
+            rules.CheckIn(str(r.id), r.due, r.status == AssignmentStatus.COMPLETED.value)
+            for r in runs
         ]
-        alert = rules.missed_check_ins_alert(str(client_id), runs, today)
+        alert = rules.missed_check_ins_alert(str(client_id), check_ins, today)
         if alert is not None:
-            latest = max(assignments, key=lambda a: a.due)  # type: ignore[arg-type,return-value]
+            latest = max(runs, key=lambda r: r.due)
             found.append((alert, client_id, latest.couple_id))
-    for alert, client_id, couple_id in found:
-        if alert.key not in known:
-            known.add(alert.key)
-            session.add(Alert(**_row(alert, client_id, couple_id)))
-    session.flush()
+    unique = {alert.key: (alert, client_id, couple_id) for alert, client_id, couple_id in found}
+    if unique:
+        await connection.execute(
+            _INSERT_NEW[connection.dialect.name],
+            [_row(alert, client_id, couple_id) for alert, client_id, couple_id in unique.values()],
+        )
 
 
-def list_alerts(session: Session, status: AlertStatus | None, today: date) -> AlertPage:
-    """The clinic's alerts, highest priority and newest first, after a sweep."""
-    sweep(session, today)
+def _check_in_url() -> str:
+    return load_builtin(CHECK_IN).url
+
+
+def list_alerts(session: Session, status: AlertStatus | None) -> AlertPage:
+    """The clinic's alerts, highest priority and newest first."""
     statement = select(Alert).order_by(Alert.priority, Alert.raised_at.desc())  # type: ignore[attr-defined]
     if status is not None:
         statement = statement.where(Alert.status == status)

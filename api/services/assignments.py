@@ -1,7 +1,7 @@
 """Assignments: homework given to one client, with the portal link that opens it.
 
-Every change to an assignment ends with `stamp_changes`, which takes the
-next numbers of the clinic's change sequence. Taking them locks the clinic's
+Every change to an assignment ends with `stamp_changes` (on a session) or
+`number_status_change` (on a clinic connection), which take the next numbers of the clinic's change sequence. Taking them locks the clinic's
 counter row until the transaction commits, so sequence order is commit order:
 a poller reading in sequence order, or by `updated_since` (stamped from the
 database clock while the lock is held), never skips a change that committed
@@ -206,7 +206,7 @@ def _views_statement(*, by_id: bool = False, filters: frozenset[str] = frozenset
                 _assignment.clinic_id == _clinic,
                 _assignment.updated_at >= bindparam("updated_since"),
             )
-            .order_by(_assignment.updated_at)
+            .order_by(_assignment.updated_at, _assignment.change_seq)
             .limit(1)
             .correlate(None)  # its own walk of assignments, not the outer row
             .scalar_subquery()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tests.api.http import PortalClient
+from tests.api.test_hardening import run_together
 from tests.assessments.builders import checkin_response
 
 
@@ -71,3 +72,15 @@ def test_acknowledging_records_who_and_when_and_moves_it_out_of_open(integrator,
     assert integrator.get("/v1/alerts", params={"status": "open"}).json()["items"] == []
     missing = integrator.post("/v1/alerts/00000000-0000-4000-8000-000000000000/acknowledge")
     assert missing.status_code == 404
+
+
+def test_concurrent_listings_each_answer_and_store_each_alert_once(integrator):
+    """Listing writes (the sweep): four at once all answer 200 and store each key once."""
+    robin, sam = integrator.client("C-1"), integrator.client("C-2")
+    for client in (robin, sam):
+        assign(integrator, "balance-assessment", client["id"], due=days_ago(4))
+    answers = run_together(4, lambda n: integrator.get("/v1/alerts"))
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    stored = integrator.get("/v1/alerts").json()["items"]
+    assert sorted(a["client_id"] for a in stored) == sorted([robin["id"], sam["id"]])
+    assert all(len(a.json()["items"]) == 2 for a in answers)

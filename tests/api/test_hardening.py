@@ -42,7 +42,15 @@ def test_a_tampered_cursor_is_422(integrator, path, tampered):
     ]
 
 
-@pytest.mark.parametrize("since", ["2026-01-01", "2026-01-01T00:00:00"])
+@pytest.mark.parametrize(
+    "since",
+    [
+        "2026-01-01",
+        "2026-01-01T00:00:00",
+        "0001-01-01T00:00:00+05:00",  # before year 1 once in UTC
+        "9999-12-31T23:59:59-05:00",  # after year 9999 once in UTC
+    ],
+)
 def test_updated_since_needs_a_time_zone(integrator, since):
     answer = integrator.get("/v1/assignments", params={"updated_since": since})
     assert answer.status_code == 422
