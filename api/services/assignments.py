@@ -1,11 +1,12 @@
 """Assignments: homework given to one client, with the portal link that opens it.
 
 Every change to an assignment ends with `stamp_changes` (on a session) or
-`number_status_change` (on a clinic connection), which take the next numbers of the clinic's change sequence. Taking them locks the clinic's
-counter row until the transaction commits, so sequence order is commit order:
-a poller reading in sequence order, or by `updated_since` (stamped from the
-database clock while the lock is held), never skips a change that committed
-while it was reading.
+`number_status_change` (on a clinic connection), which take the next
+numbers of the clinic's change sequence. Taking them locks the clinic's
+counter row until the transaction commits, so sequence order is commit
+order: a poller reading in sequence order, or by `updated_since` (stamped
+from the database clock while the lock is held), never skips a change that
+committed while it was reading.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ def test_a_new_clinic_holds_every_built_in(session):
     rows = session.exec(select(Instrument)).all()
     assert sorted((r.slug, r.version, r.source) for r in rows) == [
         ("balance-assessment", "1.0.0", InstrumentSource.BUILTIN),
+        ("homework-log", "1.0.0", InstrumentSource.BUILTIN),
         ("weekly-check-in", "1.0.0", InstrumentSource.BUILTIN),
     ]
     balance = next(r for r in rows if r.slug == "balance-assessment")

@@ -14,9 +14,10 @@ from assessments import Instrument, InstrumentError, builtin_instruments, load_b
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 
 
-def test_the_built_ins_are_the_balance_assessment_and_the_weekly_check_in():
+def test_the_built_ins_are_the_balance_assessment_the_homework_log_and_the_check_in():
     assert [(i.slug, i.version) for i in builtin_instruments()] == [
         ("balance-assessment", "1.0.0"),
+        ("homework-log", "1.0.0"),
         ("weekly-check-in", "1.0.0"),
     ]
 
