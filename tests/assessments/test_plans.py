@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from fractions import Fraction
 
 from assessments import load_builtin
 from assessments.dyad import PartnerScore, compare_partners
 from assessments.interventions import load_library
-from assessments.plans import draft_plan, due_dates
+from assessments.plans import (
+    Occurrence,
+    adherence,
+    draft_plan,
+    due_dates,
+    goals_for,
+    targeted_change,
+)
+from assessments.spec import Reliability
 
 BALANCE = load_builtin("balance-assessment")
 
@@ -90,3 +101,63 @@ def test_daily_and_once():
     ]  # fmt: skip
     once = due_dates("once", date(2026, 12, 30), date(2027, 3, 1), time(8), "UTC")
     assert [d.date() for d in once] == [date(2026, 12, 30)]
+
+
+def test_every_targeted_partner_and_scale_gets_one_goal_aimed_at_the_best_band():
+    first = scores(detachment=(68, "many-signs"), closeness=(30, "unmet"))
+    second = scores(detachment=(20, "few-signs"), closeness_gap=(-3, "wants-more-space"))
+    proposals = draft(first, second)
+    goals = goals_for(BALANCE, proposals, {"first": first, "second": second})
+    by_target = {(g.partner, g.scale): g for g in goals}
+    # the first partner's detachment (lower is better): the lowest band, few-signs (< 40)
+    detachment = by_target[("first", "detachment")]
+    assert (detachment.value, detachment.band, detachment.target_band) == (
+        68,
+        "many-signs",
+        "few-signs",
+    )
+    assert detachment.text == (
+        "first partner: Detachment (too much distance) into few-signs (< 40) (now 68, many-signs)"
+    )
+    # closeness (higher is better): the highest band, met (>= 70)
+    assert by_target[("first", "closeness")].target_band == "met"
+    # a gap (toward zero): the band holding zero, about-right (> -2 and < 2)
+    assert by_target[("second", "closeness-gap")].target_band == "about-right"
+    # the second partner's detachment is few-signs: no activity targets it, so no goal
+    assert ("second", "detachment") not in by_target
+    assert len(goals) == len(by_target)  # one goal each, however many activities target it
+
+
+def test_adherence_counts_done_against_due_so_far():
+    today = date(2026, 11, 22)
+    log = [
+        Occurrence(date(2026, 11, 20), logged=True, done=True),
+        Occurrence(date(2026, 11, 21), logged=True, done=False),  # logged: not done
+        Occurrence(date(2026, 11, 22), logged=False, done=False),  # due today, not yet logged
+        Occurrence(date(2026, 11, 23), logged=True, done=True),  # logged ahead: not yet expected
+        Occurrence(date(2026, 11, 24), logged=False, done=False),
+    ]
+    result = adherence(log, today)
+    # expected: the 20th, 21st and 22nd = 3; logged 2 of them; done 1; 1/3
+    assert (result.expected, result.logged, result.done, result.upcoming) == (3, 2, 1, 2)
+    assert result.rate == Fraction(1, 3)
+    assert adherence(log, date(2026, 11, 19)).rate is None  # nothing due yet
+
+
+def test_targeted_change_uses_the_specs_figures_or_says_why_it_cannot():
+    detachment = next(s for s in BALANCE.scoring.scales if s.code == "detachment")
+    figures = Reliability(sd=10, r=Decimal("0.5"), source="a test's own figures")
+    scales = [detachment.model_copy(update={"reliability": figures})]
+    with_figures = replace(BALANCE, scoring=BALANCE.scoring.model_copy(update={"scales": scales}))
+    before = {"detachment": PartnerScore(68, "many-signs"), "autonomy": PartnerScore(30, "unmet")}
+    after = {"detachment": PartnerScore(50, "some-signs")}
+    [change] = targeted_change(with_figures, ["detachment"], before, after)
+    # SE_diff = sqrt(2 * 10^2 * (1 - 0.5)) = sqrt(100) = 10; RCI = (50 - 68) / 10 = -1.80
+    assert (change.difference, change.rci, change.classification) == (
+        Decimal(-18),
+        Decimal("-1.80"),
+        "no-reliable-change",
+    )
+    # the shipped spec has no figures for detachment; autonomy was not re-scored: skipped
+    [plain] = targeted_change(BALANCE, ["detachment", "autonomy"], before, after)
+    assert (plain.scale, plain.rci, plain.classification) == ("detachment", None, "not-computable")
