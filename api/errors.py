@@ -57,5 +57,9 @@ class Conflict(TandemError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class PreconditionFailed(TandemError):
+    status, title, slug = 412, "Precondition failed", "precondition-failed"
+
+
 class InvalidInput(TandemError):
     status, title, slug = 422, "Invalid input", "invalid-input"

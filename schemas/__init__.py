@@ -10,6 +10,7 @@ from schemas.assignment import Assignment, AssignmentStatus, PortalLink
 from schemas.base import ClinicOwned
 from schemas.clinic import ChangeCounter, Client, ClientIdentifier, Clinic, Couple, CoupleMember
 from schemas.instrument import Instrument, InstrumentSource
+from schemas.plan import Plan, PlanStatus, PlanVersion
 from schemas.response import Response, ResponseStatus, Score
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "Instrument",
     "InstrumentSource",
     "Integration",
+    "Plan",
+    "PlanStatus",
+    "PlanVersion",
     "PortalLink",
     "Response",
     "ResponseStatus",

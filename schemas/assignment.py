@@ -47,6 +47,8 @@ class Assignment(ClinicOwned, table=True):
         Index("ix_assignment_updated", "clinic_id", "updated_at"),
         Index("ix_assignment_client", "clinic_id", "client_id"),
         Index("ix_assignment_couple", "clinic_id", "couple_id"),
+        ForeignKeyConstraint(["clinic_id", "plan_id"], ["plan.clinic_id", "plan.id"]),
+        Index("ix_assignment_plan", "clinic_id", "plan_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -56,6 +58,11 @@ class Assignment(ClinicOwned, table=True):
     status: AssignmentStatus = Field(default=AssignmentStatus.REQUESTED, sa_type=String(20))
     due: date | None = None
     note: str | None = Field(default=None, sa_type=Text)
+    # homework from a plan: the plan, its version, and the library activity (none for
+    # the plan's re-assessment)
+    plan_id: uuid.UUID | None = None
+    plan_version: int | None = None
+    activity_id: str | None = Field(default=None, max_length=64)
     change_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -166,6 +173,18 @@ class LinksRevoked(BaseModel):
     revoked: int = Field(description="how many live links of the client were revoked")
 
 
+class PortalHomework(BaseModel):
+    """Homework from the client's plan: what to do, and what to log when it is done."""
+
+    activity_id: str
+    title: str
+    instructions: str
+    who: Literal["each-partner", "together"]
+    log_minutes: bool = Field(description="the log asks how many minutes it took")
+    log_reflection: bool = Field(description="the log invites a reflection (private)")
+    note: str | None = Field(description="the counsellor's note for this activity")
+
+
 class PortalAssignment(BaseModel):
     """An assignment as its client sees it in the portal."""
 
@@ -174,6 +193,20 @@ class PortalAssignment(BaseModel):
     instrument: InstrumentRef
     status: AssignmentStatus
     due: date | None
+    homework: PortalHomework | None = Field(
+        default=None, description="for plan homework: log it with POST .../log"
+    )
+
+
+class HomeworkLog(BaseModel):
+    """Logging one piece of homework: done or not, and optionally minutes and a reflection.
+    The reflection is private: only the client and their counsellor see it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    done: bool
+    minutes: int | None = Field(default=None, ge=0, le=1440)
+    reflection: PlainText | None = Field(default=None, max_length=4000)
 
 
 class PortalQuestionnaire(BaseModel):

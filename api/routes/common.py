@@ -20,6 +20,7 @@ _DESCRIPTIONS = {
     403: "the token lacks the scope this operation needs",
     404: "no such resource in the caller's clinic",
     409: "the resource's state does not allow this",
+    412: "If-Match names a version that is no longer current: read it again",
     413: "request body too large",
     422: "invalid input: every bad field is named with a JSON pointer",
 }

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body
 from api.auth.dependencies import Portal
 from api.routes.common import problems
 from api.services import portal
-from schemas.assignment import PortalAssignment, PortalQuestionnaire
+from schemas.assignment import HomeworkLog, PortalAssignment, PortalQuestionnaire
 from schemas.response import PortalSaved, PortalSubmitted
 
 router = APIRouter(prefix="/portal/api", tags=["portal"])
@@ -74,3 +74,17 @@ async def submit_my_response(
     questionnaire_response: dict[str, Any] = _QR,
 ) -> PortalSubmitted:
     return await portal.submit(call.connection, call.visitor, assignment_id, questionnaire_response)
+
+
+@router.post(
+    "/assignments/{assignment_id}/log",
+    response_model=PortalSubmitted,
+    responses=problems(404, 409, 422),
+    summary="Log a piece of homework from my plan: done, minutes, a reflection",
+    description="Recorded as a completed homework-log QuestionnaireResponse. The reflection "
+    "is private: your counsellor reads it, your partner never does.",
+)
+async def log_my_homework(
+    assignment_id: uuid.UUID, call: Portal, log: HomeworkLog
+) -> PortalSubmitted:
+    return await portal.log_homework(call.connection, call.visitor, assignment_id, log)

@@ -23,8 +23,10 @@ from api.services.assignments import number_status_change
 from api.services.instruments import InstrumentKey, clinical_definition_of
 from api.services.portal_links import PortalVisitor
 from api.services.responses import record_response
+from assessments.interventions import load_library
 from schemas import Assignment, AssignmentStatus, Instrument, Response, ResponseStatus
-from schemas.assignment import PortalAssignment, PortalQuestionnaire
+from schemas.assignment import HomeworkLog, PortalAssignment, PortalHomework, PortalQuestionnaire
+from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
 from schemas.response import PortalSaved, PortalSubmitted
 
@@ -48,6 +50,8 @@ _OPEN_ASSIGNMENTS = scoped(
         _instrument.url,
         _instrument.version,
         _instrument.title,
+        _assignment.activity_id,
+        _assignment.note,
     )
     .select_from(_with_instrument)
     .where(
@@ -66,13 +70,28 @@ async def open_assignments(
     return [
         PortalAssignment(
             id=row.id,
-            title=row.title,
+            title=row.title if row.activity_id is None else _homework(row).title,
             instrument=InstrumentRef(slug=row.slug, url=row.url, version=row.version),
             status=AssignmentStatus(row.status),
             due=row.due,
+            homework=None if row.activity_id is None else _homework(row),
         )
         for row in rows
     ]
+
+
+def _homework(row: Any) -> PortalHomework:
+    """What a client is asked to do, from the library, with the counsellor's note."""
+    activity = load_library().activity(row.activity_id)
+    return PortalHomework(
+        activity_id=activity.id,
+        title=activity.title,
+        instructions=activity.instructions,
+        who=activity.who,
+        log_minutes=activity.logging.minutes,
+        log_reflection=activity.logging.reflection,
+        note=row.note,
+    )
 
 
 _SAVED = scoped(
@@ -117,6 +136,28 @@ async def submit(
     return PortalSubmitted(status="completed", response_id=response_id)
 
 
+async def log_homework(
+    connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID, log: HomeworkLog
+) -> PortalSubmitted:
+    """Log a piece of plan homework: written as a completed homework-log response."""
+    own = await _own(connection, visitor, assignment_id)
+    if own.activity_id is None:
+        raise Conflict("this assignment is a questionnaire, not homework: submit your answers")
+    items: list[dict[str, Any]] = [{"linkId": "done", "answer": [{"valueBoolean": log.done}]}]
+    if log.minutes is not None:
+        items.append({"linkId": "minutes", "answer": [{"valueInteger": log.minutes}]})
+    if log.reflection:
+        items.append({"linkId": "reflection", "answer": [{"valueString": log.reflection}]})
+    document = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": f"{own.url}|{own.version}",
+        "status": ResponseStatus.COMPLETED.value,
+        "authored": utcnow().isoformat(),
+        "item": items,
+    }
+    return await submit(connection, visitor, assignment_id, document)
+
+
 async def _record(
     connection: ClinicConnection,
     visitor: PortalVisitor,
@@ -157,6 +198,7 @@ def _own_statement(for_update: bool) -> Any:
             _assignment.id,
             _assignment.status,
             _assignment.couple_id,
+            _assignment.activity_id,
             _instrument.id.label("instrument_id"),
             _instrument.url,
             _instrument.version,
@@ -211,6 +253,7 @@ class _Own(NamedTuple):
     id: uuid.UUID
     status: AssignmentStatus
     couple_id: uuid.UUID | None
+    activity_id: str | None
     instrument_id: uuid.UUID
     url: str
     version: str

@@ -8,11 +8,13 @@ the counsellor's view: it carries private answers and flags.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
 
+import assessments
 from api.services.clients import couple_members
 from api.services.instruments import InstrumentKey, clinical_definition, resolve_instrument
 from api.services.responses import scored_responses
@@ -50,12 +52,26 @@ def couple_report(session: Session, couple_id: uuid.UUID, weeks: int) -> CoupleR
     )
 
 
-def _balance(session: Session, members: list[uuid.UUID]) -> BalanceSection:
+@dataclass(frozen=True)
+class LatestBalance:
+    """Each partner's latest scored balance assessment (in the couple's order) and its scores."""
+
+    instrument: Instrument
+    definition: assessments.Instrument
+    responses: list[tuple[uuid.UUID, datetime] | None]
+    scores: list[dict[str, PartnerScore]]
+
+
+def latest_balance(
+    session: Session, members: list[uuid.UUID], after: datetime | None = None
+) -> LatestBalance:
+    """The partners' latest balance assessments (authored after `after`, when given)."""
     instrument = resolve_instrument(session, BALANCE)
     definition = clinical_definition(session, InstrumentKey.of(instrument))
-    partners, scores = [], []
+    responses: list[tuple[uuid.UUID, datetime] | None] = []
+    scores = []
     for client_id in members:
-        latest = session.exec(
+        statement = (
             select(Response.id, Response.authored)
             .join(Instrument, Instrument.id == Response.instrument_id)
             .where(
@@ -65,22 +81,34 @@ def _balance(session: Session, members: list[uuid.UUID]) -> BalanceSection:
             )
             .order_by(Response.authored.desc(), Response.created_at.desc())  # type: ignore[attr-defined]
             .limit(1)
-        ).first()
-        partners.append(
-            PartnerBalance(
-                client_id=client_id,
-                response_id=latest.id if latest else None,
-                authored=latest.authored if latest else None,
-            )
         )
-        rows = (
-            session.exec(
-                select(Score.scale, Score.value, Score.band).where(Score.response_id == latest.id)
-            ).all()
-            if latest
-            else []
+        if after is not None:
+            statement = statement.where(Response.authored > after)
+        latest = session.exec(statement).first()
+        responses.append((latest[0], latest[1]) if latest else None)
+        scores.append(response_scores(session, latest[0]) if latest else {})
+    return LatestBalance(instrument, definition, responses, scores)
+
+
+def response_scores(session: Session, response_id: uuid.UUID) -> dict[str, PartnerScore]:
+    """A response's scores by scale."""
+    rows = session.exec(
+        select(Score.scale, Score.value, Score.band).where(Score.response_id == response_id)
+    ).all()
+    return {scale: PartnerScore(value, band) for scale, value, band in rows}
+
+
+def _balance(session: Session, members: list[uuid.UUID]) -> BalanceSection:
+    latest = latest_balance(session, members)
+    instrument, definition, scores = latest.instrument, latest.definition, latest.scores
+    partners = [
+        PartnerBalance(
+            client_id=client_id,
+            response_id=found[0] if found else None,
+            authored=found[1] if found else None,
         )
-        scores.append({scale: PartnerScore(value, band) for scale, value, band in rows})
+        for client_id, found in zip(members, latest.responses, strict=True)
+    ]
     comparison = compare_partners(definition, scores[0], scores[1])
     return BalanceSection(
         instrument=InstrumentRef(

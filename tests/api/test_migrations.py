@@ -14,7 +14,7 @@ from tests.databases import fresh_database
 
 TABLES = {
     "alembic_version", "alert", "assignment", "change_counter", "client", "client_identifier", "clinic", "couple",
-    "couple_member", "idempotency_record", "instrument", "integration", "portal_link",
+    "couple_member", "idempotency_record", "instrument", "integration", "plan", "plan_version", "portal_link",
     "response", "score",
 }  # fmt: skip
 
