@@ -97,6 +97,31 @@ _CONTINUE_RESPONSE = scoped(
     )
 )
 _INSERT_SCORES = scoped(insert(Score.__table__))  # type: ignore[attr-defined]
+_PREVIOUS = (
+    select(_response.id)
+    .select_from(
+        Response.__table__.join(  # type: ignore[attr-defined]
+            Instrument.__table__,  # type: ignore[attr-defined]
+            (_instrument.id == _response.instrument_id) & (_instrument.clinic_id == _clinic),
+        )
+    )
+    .where(
+        _response.clinic_id == _clinic,
+        _response.client_id == bindparam("client_id"),
+        _instrument.url == bindparam("url"),
+        _response.status.in_([ResponseStatus.COMPLETED.value, ResponseStatus.AMENDED.value]),
+        _response.id != bindparam("response_id"),
+        _response.authored <= bindparam("authored"),
+    )
+    .order_by(_response.authored.desc(), _response.created_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_PREVIOUS_SCORES = scoped(
+    select(_score.scale, _score.value).where(
+        _score.clinic_id == _clinic, _score.response_id == _PREVIOUS
+    )
+)
 
 
 async def record_response(
@@ -221,15 +246,50 @@ async def record_response(
                 for score in scored.scores
             ],
         )
-    await alerts.raise_on_connection(
-        connection, alert_rules.safety_alerts(str(response_id), flags), client_id, couple_id
-    )
+    raised = alert_rules.safety_alerts(str(response_id), flags)
+    if scored and any(scale.reliability for scale in definition.scoring.scales):
+        raised += await _deterioration(connection, definition, client_id, response_id,
+                                       authored, scored)  # fmt: skip
+    await alerts.raise_on_connection(connection, raised, client_id, couple_id)
     return RecordedResponse(
         id=response_id,
         status=ResponseStatus(status),
         flags=flags,
         scores=scored.scores if scored else (),
     )
+
+
+async def _deterioration(
+    connection: ClinicConnection,
+    definition: assessments.Instrument,
+    client_id: uuid.UUID,
+    response_id: uuid.UUID,
+    authored: datetime,
+    scored: assessments.ScoredResponse,
+) -> list[alert_rules.Alert]:
+    """Reliable deterioration since the client's previous scored response to the instrument,
+    on the scales whose spec gives the figures (the others cannot say)."""
+    previous = {
+        row.scale: row.value
+        for row in await connection.execute(
+            _PREVIOUS_SCORES,
+            {
+                "client_id": client_id,
+                "url": definition.url,
+                "response_id": response_id,
+                "authored": authored,
+            },
+        )
+    }
+    specs = {scale.code: scale for scale in definition.scoring.scales if scale.reliability}
+    changes = [
+        reliable_change(specs[score.scale], previous[score.scale], score.value)
+        for score in scored.scores
+        if score.scale in specs
+        and score.value is not None
+        and previous.get(score.scale) is not None
+    ]
+    return alert_rules.deterioration_alerts(str(response_id), changes)
 
 
 def _recording_problems(

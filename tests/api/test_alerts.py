@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+from api.persistence import ClinicSession, scope_to_clinic
+from schemas import Instrument, InstrumentSource
 from tests.api.http import PortalClient
 from tests.api.test_hardening import run_together
-from tests.assessments.builders import checkin_response
+from tests.assessments.builders import CHECK_IN, checkin_response
 
 
 def days_ago(days: int) -> str:
@@ -84,3 +87,58 @@ def test_concurrent_listings_each_answer_and_store_each_alert_once(integrator):
     stored = integrator.get("/v1/alerts").json()["items"]
     assert sorted(a["client_id"] for a in stored) == sorted([robin["id"], sam["id"]])
     assert all(len(a.json()["items"]) == 2 for a in answers)
+
+
+def test_reliable_deterioration_is_raised_as_the_later_response_is_recorded(
+    http, engine, integrator, credentials
+):
+    """A clinic's own copy of the check-in whose spec gives balance-rating SD 2 and r 0.5:
+    SE_diff = sqrt(2 x 2^2 x (1 - 0.5)) = 2. From 8 to 3: RCI = (3 - 8) / 2 = -2.5, beyond
+    -1.96 on a higher-is-better scale: reliably deteriorated. From 8 to 6: -1.0, not."""
+    url = "https://clinic.example/Questionnaire/check-in"
+    spec = CHECK_IN.scoring.model_dump(mode="json", exclude_none=True)
+    spec["instrument"] |= {"slug": "own-check-in", "url": url}
+    rating = next(s for s in spec["scales"] if s["code"] == "balance-rating")
+    rating.pop("reliability_note")
+    rating["reliability"] = {"sd": "2", "r": "0.5", "source": "this test's own figures"}
+    with ClinicSession(engine) as session:
+        scope_to_clinic(session, uuid.UUID(credentials.clinic_id))
+        session.add(
+            Instrument(
+                slug="own-check-in",
+                url=url,
+                version="1.0.0",
+                title="Our check-in",
+                source=InstrumentSource.IMPORTED,
+                questionnaire=CHECK_IN.questionnaire | {"url": url},
+                scoring=spec,
+            )
+        )
+        session.commit()
+    robin = integrator.client("C-1")
+
+    def check_in(rating: int) -> str:
+        [assignment] = integrator.assign("own-check-in", client_id=robin["id"])
+        response = checkin_response(balance_rating=rating) | {"questionnaire": f"{url}|1.0.0"}
+        answer = PortalClient(http, assignment["portal_url"]).submit(assignment["id"], response)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["response_id"]
+
+    check_in(8)
+    check_in(6)  # from 8: RCI -1.0, no alert
+    assert integrator.get("/v1/alerts").json()["items"] == []
+    check_in(8)
+    worse = check_in(3)  # from 8: RCI -2.5
+    [alert] = integrator.get("/v1/alerts").json()["items"]
+    assert (alert["rule"], alert["priority"], alert["client_id"]) == (
+        "reliable-deterioration",
+        2,
+        robin["id"],
+    )
+    assert alert["evidence"] == {
+        "response_id": worse,
+        "scale": "balance-rating",
+        "before": 8.0,
+        "after": 3.0,
+        "rci": -2.5,
+    }
