@@ -13,14 +13,27 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic import Field as PydanticField
 from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
 from schemas.base import ClinicOwned, JSONDocument, PlainText, UTCDateTime, new_id, utcnow
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a time zone: use an IANA name such as Europe/Berlin") from None
+    return value
+
+
+# An IANA time zone: the plan's days (due dates, "today") are that zone's calendar days.
+TimeZone = Annotated[str, PydanticField(min_length=1, max_length=64), AfterValidator(_zone)]
 
 Cadence = Literal["daily", "weekly", "monthly", "once"]
 MAX_PLAN_DAYS = 366
@@ -64,6 +77,7 @@ class PlanVersion(ClinicOwned, table=True):
     start: date
     end: date
     review_date: date | None = None
+    time_zone: str = Field(default="UTC", max_length=64)
     note: str | None = Field(default=None, sa_type=Text)
     goals: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDocument)
     activities: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDocument)
@@ -108,7 +122,10 @@ class DraftRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: date | None = PydanticField(default=None, description="default: today (UTC)")
+    start: date | None = PydanticField(default=None, description="default: today there")
+    time_zone: TimeZone = PydanticField(
+        default="UTC", description="the clinic's, e.g. Europe/Berlin"
+    )
     weeks: int = PydanticField(default=6, ge=1, le=52, description="the plan's length")
     review_date: date | None = PydanticField(
         default=None, description="re-assessment due date; default: the plan's last day"
@@ -137,6 +154,7 @@ class PlanEdit(BaseModel):
     start: date | None = None
     end: date | None = None
     review_date: date | None = None
+    time_zone: TimeZone | None = None
     note: PlainText | None = PydanticField(default=None, max_length=4000)
     add: list[ActivityEdit] = PydanticField(default_factory=list, max_length=18)
     change: list[ActivityEdit] = PydanticField(default_factory=list, max_length=18)
@@ -206,6 +224,7 @@ class PlanPublic(BaseModel):
     start: date
     end: date
     review_date: date | None
+    time_zone: str
     note: str | None
     goals: list[PlanGoal]
     activities: list[ActivityPublic]

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -76,6 +77,11 @@ HOMEWORK = "homework-log"
 REVIEW = "balance-assessment"
 
 
+def today_in(zone: str) -> date:
+    """Today's date on the calendar of `zone` (the plan's time zone)."""
+    return datetime.now(ZoneInfo(zone)).date()
+
+
 def etag(version: PlanVersion) -> str:
     """The version's entity tag: it changes with every edit and with approval."""
     return f'"{version.plan_id}.{version.version}.{version.revision}"'
@@ -97,7 +103,7 @@ def draft(session: Session, couple_id: uuid.UUID, body: DraftRequest) -> PlanVer
     )
     who = dict(zip(PARTNERS, members, strict=True))
     library = load_library()
-    start = body.start or utcnow().date()
+    start = body.start or today_in(body.time_zone)
     end = start + timedelta(weeks=body.weeks) - timedelta(days=1)
     review = body.review_date or end
     if review < start:
@@ -136,6 +142,7 @@ def draft(session: Session, couple_id: uuid.UUID, body: DraftRequest) -> PlanVer
         start=start,
         end=end,
         review_date=review,
+        time_zone=body.time_zone,
         goals=[g.model_dump(mode="json") for g in goals],
         activities=[a.model_dump(mode="json") for a in activities],
         baseline={
@@ -248,6 +255,7 @@ def edit(session: Session, plan_id: uuid.UUID, body: PlanEdit, if_match: str | N
         )
         session.add(target)
     target.start, target.end, target.review_date = start, end, review
+    target.time_zone = body.time_zone or current.time_zone
     if "note" in body.model_fields_set:
         target.note = body.note
     elif target is not current:
@@ -316,7 +324,7 @@ def approve(
             f"version {version.version} is already {version.status}; edit the plan to "
             "make a new version"
         )
-    today = utcnow().date()
+    today = today_in(version.time_zone)
     problems = []
     if not version.activities:
         problems.append(FieldProblem("/activities", "a plan needs at least one activity"))
@@ -332,7 +340,7 @@ def approve(
     for raw in version.activities:
         activity = PlanActivity.model_validate(raw)
         first = max(activity.start, today)
-        for day in due_dates(activity.cadence, first, activity.end, time(0), "UTC"):
+        for day in due_dates(activity.cadence, first, activity.end, time(0), version.time_zone):
             made.extend(
                 Assignment(
                     client_id=client_id,
@@ -416,7 +424,7 @@ def public(session: Session, version: PlanVersion) -> PlanPublic:
     """The version as the counsellor reads it: adherence so far, and the review's change."""
     plan = session.get(Plan, version.plan_id)
     assert plan is not None
-    today = utcnow().date()
+    today = today_in(version.time_zone)
     occurrences = _occurrences(session, plan.id)
     activities = []
     for raw in version.activities:
@@ -441,6 +449,7 @@ def public(session: Session, version: PlanVersion) -> PlanPublic:
         start=version.start,
         end=version.end,
         review_date=version.review_date,
+        time_zone=version.time_zone,
         note=version.note,
         goals=[PlanGoal.model_validate(g) for g in version.goals],
         activities=activities,

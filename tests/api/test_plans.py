@@ -5,6 +5,7 @@ change shown; then a second version, and the privacy of each partner's log."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -292,3 +293,18 @@ def test_homework_cannot_be_logged_on_a_questionnaire(http, integrator):
     answer = portal.http.post(f"/portal/api/assignments/{assignment['id']}/log",
                               json={"done": True}, headers=portal.headers)  # fmt: skip
     assert answer.status_code == 409
+
+
+def test_a_plans_days_are_its_time_zones_days(integrator, couple):
+    # Kiritimati is UTC+14 and Niue UTC-11: at most hours apart from UTC, days apart locally
+    for zone in ("Pacific/Kiritimati", "Pacific/Niue"):
+        plan = draft(integrator, couple, time_zone=zone).json()
+        assert (plan["time_zone"], plan["start"]) == (
+            zone,
+            datetime.now(ZoneInfo(zone)).date().isoformat(),
+        )
+    wrong = integrator.post(
+        f"/v1/couples/{couple['id']}/plans/draft", json={"time_zone": "Mars/Olympus"}
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["errors"][0]["pointer"] == "#/time_zone"

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("start", sa.Date(), nullable=False),
         sa.Column("end", sa.Date(), nullable=False),
         sa.Column("review_date", sa.Date(), nullable=True),
+        sa.Column("time_zone", sa.String(length=64), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
         sa.Column(
             "goals", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
