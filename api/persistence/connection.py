@@ -66,7 +66,7 @@ class ClinicConnection:
         self._clinic_id = clinic_id
 
     async def execute(self, statement: Scoped, parameters: Parameters = None) -> CursorResult:
-        if not isinstance(statement, Scoped):
+        if not isinstance(statement, Scoped) or not statement.checked:
             raise TenancyError("a clinic connection runs only statements checked by scoped()")
         bound = parameters if statement.across_clinics else self._confine(statement, parameters)
         if isinstance(self._connection, AsyncConnection):

@@ -25,10 +25,11 @@ contract; nothing in Tandem's request path uses it.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any, NoReturn
 
@@ -54,8 +55,10 @@ from sqlalchemy.sql.elements import (
     BinaryExpression,
     BindParameter,
     BooleanClauseList,
+    ColumnClause,
     TextClause,
 )
+from sqlalchemy.sql.selectable import Exists, ScalarSelect, TextualSelect
 from sqlmodel import Session
 from sqlmodel.main import default_registry
 
@@ -300,21 +303,30 @@ def _check_writes(session: Session, _context: Any, _instances: Any) -> None:
 CLINIC_PARAMETER = "for_clinic"
 
 
+_SEAL = object()  # only scoped() and by_secret() make a Scoped that a connection runs
+
+
 @dataclass(frozen=True)
 class Scoped:
     """A Core statement that tenancy has checked; only these run on a `ClinicConnection`.
 
     `across_clinics` marks the few statements that find their clinic by a
     secret (a portal link's token hash): they run before the connection knows
-    its clinic, and must not be used for anything else.
+    its clinic, and must not be used for anything else. Made only by
+    `scoped()` and `by_secret()`; a connection refuses one made otherwise.
     """
 
     statement: Executable
     across_clinics: bool = False
+    seal: object = field(default=None, repr=False, compare=False)
 
     @property
     def inserts(self) -> bool:
         return isinstance(self.statement, Insert)
+
+    @property
+    def checked(self) -> bool:
+        return self.seal is _SEAL
 
 
 def scoped(statement: Executable) -> Scoped:
@@ -322,12 +334,16 @@ def scoped(statement: Executable) -> Scoped:
 
     Only what the check can see is accepted: FROM elements are tables, joins
     and subqueries (no aliases of clinic-owned tables, lightweight `table()`
-    stand-ins or text). A correlated subquery names the outer tables it
-    correlates (`.correlate(...)`), which an enclosing statement must name and
-    confine. UPDATE and DELETE confine every table they read, set no
-    `clinic_id`, and an INSERT may skip a conflicting row but never update it.
+    stand-ins or text), and no raw SQL anywhere (`text()`, textual selects,
+    literal columns other than a quoted name). Every SELECT, UPDATE and DELETE
+    in the statement confines each clinic-owned table it reads; a subquery
+    that correlates (`.correlate(...)`) names tables of a statement that
+    encloses it, which confines them. UPDATE and DELETE set no `clinic_id`,
+    an INSERT stands alone (not inside a CTE), and may skip a conflicting row
+    but never update it.
     """
     owned = _scoped_tables(len(default_registry.mappers))
+    _refuse_raw_sql(statement)
     if isinstance(statement, Insert):
         if statement.table not in owned or statement.table is Clinic.__table__:
             _refuse("only rows of clinic-owned tables are inserted on a clinic connection")
@@ -336,24 +352,67 @@ def scoped(statement: Executable) -> Scoped:
         conflict = getattr(statement, "_post_values_clause", None)
         if conflict is not None and type(conflict).__name__ != "OnConflictDoNothing":
             _refuse("an INSERT on a clinic connection may skip a conflicting row, not update it")
-        return Scoped(statement)
-    statements = [e for e in visitors.iterate(statement) if isinstance(e, (Select, Update, Delete))]
-    if not statements:
+        return Scoped(statement, seal=_SEAL)
+    if not isinstance(statement, (Select, Update, Delete, CompoundSelect)):
         _refuse("a clinic connection runs SELECT, INSERT, UPDATE and DELETE statements only")
     if isinstance(statement, Select) and statement._correlate:
         _refuse("only a subquery correlates: name the tables in FROM")
-    named: set[Any] = set()
-    for element in statements:
-        named |= _check_confined(element, owned)
-    for element in statements:
-        if isinstance(element, Select) and not set(element._correlate) <= named:
-            _refuse("a subquery correlates a table its enclosing statement does not name")
-    return Scoped(statement)
+    _check_tree(statement, frozenset(), owned)
+    return Scoped(statement, seal=_SEAL)
+
+
+def _refuse_raw_sql(statement: Executable) -> None:
+    for element in visitors.iterate(statement):
+        if isinstance(element, (TextClause, TextualSelect)):
+            _refuse("raw SQL (text()) cannot be checked; build the statement from tables")
+        literal = isinstance(element, ColumnClause) and element.is_literal
+        if literal and not _QUOTED_NAME.match(element.name):
+            _refuse("a literal column other than a quoted name cannot be checked")
+
+
+_QUOTED_NAME = re.compile(r"^'[A-Za-z_][A-Za-z0-9_]*'$")
+
+
+def _check_tree(element: Any, enclosing: frozenset[Any], owned: frozenset[Table]) -> None:
+    """Check `element` (a SELECT, UPDATE or DELETE, or a UNION of them) and every statement
+    nested in it, each with the tables named by the statements that enclose it."""
+    if isinstance(element, CompoundSelect):
+        for select_ in element.selects:
+            _check_tree(select_, enclosing, owned)
+        return
+    if isinstance(element, Insert):
+        _refuse("an INSERT on a clinic connection stands alone, not inside another statement")
+    if isinstance(element, Select) and not set(element._correlate) <= enclosing:
+        _refuse("a subquery correlates a table no enclosing statement names")
+    named = enclosing | _check_confined(element, owned)
+    for nested in _nested_statements(element):
+        _check_tree(nested, named, owned)
+
+
+def _nested_statements(element: Any) -> Iterator[Any]:
+    """The statements directly inside `element`: found through its clauses, FROM
+    subqueries and CTEs, without descending into them."""
+    stack = list(element.get_children())
+    seen: set[int] = set()
+    while stack:
+        child = stack.pop()
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        if isinstance(child, (Select, Update, Delete, Insert, CompoundSelect)):
+            yield child
+            continue
+        stack.extend(child.get_children())
 
 
 def execute_scoped(session: Session, statement: Scoped, parameters: dict[str, Any]) -> Any:
     """Run a checked Core statement in a clinic session's transaction, confined to its clinic."""
-    if not isinstance(statement, Scoped) or statement.across_clinics or statement.inserts:
+    if (
+        not isinstance(statement, Scoped)
+        or not statement.checked
+        or statement.across_clinics
+        or statement.inserts
+    ):
         _refuse("a session runs only checked, clinic-confined statements this way")
     if CLINIC_PARAMETER in parameters:
         _refuse("the session supplies the clinic itself")
@@ -362,8 +421,20 @@ def execute_scoped(session: Session, statement: Scoped, parameters: dict[str, An
 
 
 def by_secret(statement: Select) -> Scoped:
-    """A lookup across clinics by a secret only its holder knows (a link token's hash)."""
-    return Scoped(statement, across_clinics=True)
+    """A lookup across clinics by a secret only its holder knows (a link token's hash):
+    a SELECT whose WHERE has `token_hash = :token_hash` among its AND-ed terms."""
+    _refuse_raw_sql(statement)
+    if not isinstance(statement, Select) or not any(
+        isinstance(term, BinaryExpression)
+        and term.operator is operators.eq
+        and isinstance(term.left, Column)
+        and term.left.name == "token_hash"
+        and isinstance(term.right, BindParameter)
+        and term.right.key == "token_hash"
+        for term in _and_terms(statement.whereclause)
+    ):
+        _refuse("a lookup across clinics selects by `token_hash = :token_hash`")
+    return Scoped(statement, across_clinics=True, seal=_SEAL)
 
 
 def _check_confined(statement: Select | Update | Delete, owned: frozenset[Table]) -> set[Any]:
@@ -379,16 +450,15 @@ def _check_confined(statement: Select | Update | Delete, owned: frozenset[Table]
         tables.append(statement.table)  # type: ignore[arg-type]
         values = getattr(statement, "_values", None) or {}
         # UPDATE ... FROM and DELETE ... USING read every other table their clauses name
+        # (outside subqueries, which are statements of their own, checked in turn)
         read = [statement.whereclause, *values.values()]
         tables.extend(
             {
-                element.table
+                column.table
                 for clause in read
                 if clause is not None
-                for element in visitors.iterate(clause)
-                if isinstance(element, Column)
-                and isinstance(element.table, Table)
-                and element.table is not statement.table
+                for column in _columns_outside_statements(clause)
+                if isinstance(column.table, Table) and column.table is not statement.table
             }
         )
         if isinstance(statement, Update) and _CLINIC in [getattr(k, "key", k) for k in values]:
@@ -398,6 +468,16 @@ def _check_confined(statement: Select | Update | Delete, owned: frozenset[Table]
     if loose:
         _refuse(f"statement not confined to :{CLINIC_PARAMETER} on {', '.join(sorted(loose))}")
     return set(tables)
+
+
+def _columns_outside_statements(clause: Any) -> Iterator[Column]:
+    if isinstance(clause, Column):
+        yield clause
+        return
+    if isinstance(clause, (Select, CompoundSelect, ScalarSelect, Subquery, Exists)):
+        return
+    for child in clause.get_children():
+        yield from _columns_outside_statements(child)
 
 
 def _from_tables(

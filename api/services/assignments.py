@@ -311,15 +311,17 @@ async def number_status_change(
     the commit, not three (SQLite has one writer at a time and no such cost).
     """
     if connection.dialect.name == "postgresql":
-        await connection.execute(
+        moved = await connection.execute(
             _NUMBER_STATUS, {"assignment_id": assignment_id, "new_status": status.value}
         )
-        return
-    seq, stamped = await _next_changes_of(connection, 1)
-    await connection.execute(
-        _SET_STATUS,
-        {"assignment_id": assignment_id, "new_status": status.value, "seq": seq, "at": stamped},
-    )
+    else:
+        seq, stamped = await _next_changes_of(connection, 1)
+        moved = await connection.execute(
+            _SET_STATUS,
+            {"assignment_id": assignment_id, "new_status": status.value, "seq": seq, "at": stamped},
+        )
+    if moved.rowcount != 1:  # the caller read it under lock: anything else is a bug
+        raise RuntimeError("the assignment to move is not in this clinic")
 
 
 def stamp_changes(session: Session, assignments: list[Assignment]) -> None:

@@ -224,7 +224,7 @@ async def record_response(
         )
         if continued.rowcount != 1:
             raise ValueError("only an in-progress response of this client and instrument continues")
-    if scored:
+    if scored and scored.scores:
         await connection.execute(
             _INSERT_SCORES,
             [

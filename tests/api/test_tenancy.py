@@ -42,6 +42,7 @@ from schemas import (
     Couple,
     CoupleMember,
     Instrument,
+    PortalLink,
     Response,
     Score,
 )
@@ -444,7 +445,7 @@ def test_scoped_refuses_statements_that_leave_a_table_open(statement, open_table
             "takes its rows as parameters",
         ),
         (lambda: insert(CLINIC), "only rows of clinic-owned tables"),
-        (lambda: text("SELECT name FROM client"), "SELECT, INSERT, UPDATE and DELETE"),
+        (lambda: text("SELECT name FROM client"), "raw SQL"),
     ],
     ids=["insert-values", "insert-from-select", "insert-clinic", "text"],
 )
@@ -544,10 +545,11 @@ def test_a_clinic_connection_refuses_unchecked_statements(database_url, session)
 
 
 def test_a_clinic_connection_runs_nothing_scoped_before_it_knows_its_clinic(database_url):
-    lookup = by_secret(select(CLIENT.c.id).where(CLIENT.c.id == bindparam("id")))
+    link = PortalLink.__table__  # type: ignore[attr-defined]
+    lookup = by_secret(select(link.c.client_id).where(link.c.token_hash == bindparam("token_hash")))
 
     async def work(connection):
-        assert (await connection.execute(lookup, {"id": uuid.uuid4()})).first() is None
+        assert (await connection.execute(lookup, {"token_hash": "0" * 64})).first() is None
         with pytest.raises(TenancyError, match="not scoped to a clinic"):
             await connection.execute(_CLIENT_NAME, {"client": uuid.uuid4()})
         return "done"
@@ -744,6 +746,37 @@ def _gap(statement, reason: str):
             ),
             "INSERT ... ON CONFLICT DO UPDATE rewrites an existing row of any clinic",
         ),
+        _gap(
+            lambda: (lambda made: select(made.c.id).where(CLIENT.c.clinic_id == OURS))(
+                insert(CLIENT).returning(CLIENT.c.id).cte("made")
+            ),
+            "an INSERT inside a CTE was not checked at all",
+        ),
+        _gap(
+            lambda: select(CLIENT.c.name).where(
+                CLIENT.c.clinic_id == OURS, text("1 = 1 OR clinic_id IS NOT NULL")
+            ),
+            "text() in a WHERE clause was accepted",
+        ),
+        _gap(
+            lambda: select(CLIENT.c.name, literal_column("(SELECT name FROM client)")).where(
+                CLIENT.c.clinic_id == OURS
+            ),
+            "a literal column is raw SQL",
+        ),
+        _gap(
+            lambda: select(
+                CLIENT.c.id,
+                select(COUPLE.c.id).where(COUPLE.c.clinic_id == OURS).limit(1).scalar_subquery(),
+                select(MEMBER.c.client_id)
+                .where(MEMBER.c.clinic_id == OURS, MEMBER.c.couple_id == COUPLE.c.id)
+                .correlate(COUPLE)
+                .limit(1)
+                .scalar_subquery(),
+            ).where(CLIENT.c.clinic_id == OURS),
+            "a subquery correlating a table named only by a sibling subquery (no enclosing "
+            "statement names it, so nothing confines the couple it correlates) was accepted",
+        ),
     ],
     ids=[
         "table-alias",
@@ -758,6 +791,10 @@ def _gap(statement, reason: str):
         "update-sets-clinic",
         "sqlite-upsert",
         "postgresql-upsert",
+        "insert-in-cte",
+        "text-in-where",
+        "literal-column",
+        "correlate-sibling",
     ],
 )
 def test_scoped_refuses_what_it_cannot_confine(statement):
@@ -801,3 +838,50 @@ def test_an_update_given_many_rows_runs_them_all_or_is_refused(engine, database_
         "one",
         "two",
     )
+
+
+def test_a_lookup_across_clinics_must_select_by_a_token_hash():
+    with pytest.raises(TenancyError, match="token_hash = :token_hash"):
+        by_secret(select(CLIENT.c.name).where(CLIENT.c.id == bindparam("id")))
+
+
+def test_a_scoped_statement_made_by_hand_does_not_run(database_url):
+    forged = Scoped(select(CLIENT.c.name))
+
+    async def work(connection):
+        with pytest.raises(TenancyError, match="checked by scoped"):
+            await connection.execute(forged)
+        return "refused"
+
+    assert run_on_connection(database_url, uuid.uuid4(), work) == "refused"
+
+
+def test_an_update_with_a_confined_subquery_is_accepted_and_stays_in_its_clinic(
+    engine, database_url, session
+):
+    """The subquery's own tables are checked as a statement of its own, not as tables the
+    UPDATE reads (which once refused it)."""
+    ours = make_client(session, "A1")
+    session.commit()
+    with clinic_session(engine) as other:
+        theirs = make_client(other, "B1")
+        other.commit()
+    rename = scoped(
+        update(CLIENT)
+        .where(
+            CLIENT.c.clinic_id == OURS,
+            CLIENT.c.id.in_(
+                select(IDENTIFIER.c.client_id).where(
+                    IDENTIFIER.c.clinic_id == OURS, IDENTIFIER.c.client_id == bindparam("client")
+                )
+            ),
+        )
+        .values(name=bindparam("new_name"))
+    )
+
+    async def work(connection):
+        mine = await connection.execute(rename, {"client": ours.id, "new_name": "renamed"})
+        theirs_too = await connection.execute(rename, {"client": theirs.id, "new_name": "taken"})
+        return mine.rowcount, theirs_too.rowcount
+
+    assert run_on_connection(database_url, session.clinic_id, work) == (1, 0)
