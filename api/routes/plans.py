@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -14,6 +14,7 @@ from api.auth.tokens import Principal
 from api.persistence import DbSession
 from api.routes.common import problems
 from api.services import plans
+from integrations.careplan import care_plan
 from schemas.plan import DraftRequest, PlanApproved, PlanEdit, PlanPublic
 
 router = APIRouter(prefix="/v1", tags=["plans"])
@@ -94,12 +95,35 @@ def read_plan(
 )
 def read_plan_version(
     plan_id: uuid.UUID,
-    version: int,
+    version: Annotated[int, Path(ge=1, le=1_000_000)],
     session: DbSession,
     _: Annotated[Principal, Depends(require("CarePlan.r"))],
 ) -> JSONResponse:
     found = plans.version_of(session, plan_id, version)
     return _answer(plans.public(session, found), found)
+
+
+@router.get(
+    "/plans/{plan_id}/careplan",
+    responses=problems(404)
+    | {200: {"content": {"application/fhir+json": {}}, "description": "a FHIR R4 CarePlan"}},
+    response_class=JSONResponse,
+    summary="The plan as a FHIR R4 CarePlan (the latest version, or `?version=n`)",
+    description="Goals are contained Goal resources; each activity carries its instructions, "
+    "partners, cadence (Timing), reasons and adherence so far.",
+)
+def read_care_plan(
+    plan_id: uuid.UUID,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("CarePlan.r"))],
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> JSONResponse:
+    found = plans.version_of(session, plan_id, version)
+    return JSONResponse(
+        care_plan(plans.public(session, found)),
+        media_type="application/fhir+json",
+        headers={"ETag": plans.etag(found)},
+    )
 
 
 @router.patch(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from fhir.resources.R4B.careplan import CarePlan
 
 from tests.api.http import PortalClient
 from tests.assessments.builders import STATEMENTS, balance_response
@@ -308,3 +309,46 @@ def test_a_plans_days_are_its_time_zones_days(integrator, couple):
     )
     assert wrong.status_code == 422
     assert wrong.json()["errors"][0]["pointer"] == "#/time_zone"
+
+
+def test_a_plan_reads_as_a_valid_fhir_careplan(http, integrator, couple):
+    plan = draft(integrator, couple).json()
+    proposal = integrator.get(f"/v1/plans/{plan['id']}/careplan")
+    assert proposal.status_code == 200, proposal.text
+    assert proposal.headers["content-type"].startswith("application/fhir+json")
+    resource = proposal.json()
+    CarePlan.model_validate(resource)  # valid R4 (fhir.resources R4B models R4's CarePlan)
+    assert (resource["status"], resource["intent"], resource["meta"]["versionId"]) == (
+        "draft",
+        "proposal",
+        "1",
+    )
+    assert resource["subject"] == {"reference": f"Group/{couple['id']}"}
+    goals = {g["id"]: g for g in resource["contained"]}
+    assert len(goals) == len(plan["goals"])
+    first = resource["activity"][0]["detail"]
+    assert first["code"]["coding"][0]["code"] == plan["activities"][0]["activity_id"]
+    assert [r["text"] for r in first["reasonCode"]] == plan["activities"][0]["reasons"]
+    assert {p["reference"] for p in first["performer"]} == {
+        f"Patient/{p}" for p in plan["activities"][0]["partners"]
+    }
+    assert all(g["reference"].lstrip("#") in goals for g in first.get("goal", []))
+
+    integrator.patch(
+        f"/v1/plans/{plan['id']}",
+        json={"remove": [a["activity_id"] for a in plan["activities"]],
+              "add": [{"activity_id": "daily-touchpoint"}]},
+    )  # fmt: skip
+    integrator.post(f"/v1/plans/{plan['id']}/approve")
+    active = integrator.get(f"/v1/plans/{plan['id']}/careplan").json()
+    assert (active["status"], active["intent"]) == ("active", "plan")
+    [touchpoint] = active["activity"]
+    assert touchpoint["detail"]["scheduledTiming"]["repeat"]["periodUnit"] == "d"
+    # adherence so far, per partner: 6 weeks = 42 daily touchpoints; today's is due (not yet
+    # logged), 41 to come
+    assert [p["text"].split(": ", 1)[1] for p in touchpoint["progress"]] == [
+        "done 0 of 1 due so far (0 logged, 41 to come)"
+    ] * 2
+    assert (
+        integrator.get(f"/v1/plans/{plan['id']}/careplan", params={"version": 2}).status_code == 404
+    )
