@@ -32,6 +32,22 @@ def _zone(value: str) -> str:
     return value
 
 
+def _plan_date(value: date) -> date:
+    if not date(2000, 1, 1) <= value <= date(2199, 12, 31):
+        raise ValueError("must be a date from 2000 to 2199")
+    return value
+
+
+# A day in a plan: bounded, so date arithmetic on it stays in range.
+PlanDate = Annotated[date, AfterValidator(_plan_date)]
+
+
+def _distinct(value: list[uuid.UUID] | None) -> list[uuid.UUID] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("names a partner twice")
+    return value
+
+
 # An IANA time zone: the plan's days (due dates, "today") are that zone's calendar days.
 TimeZone = Annotated[str, PydanticField(min_length=1, max_length=64), AfterValidator(_zone)]
 
@@ -122,12 +138,12 @@ class DraftRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: date | None = PydanticField(default=None, description="default: today there")
+    start: PlanDate | None = PydanticField(default=None, description="default: today there")
     time_zone: TimeZone = PydanticField(
         default="UTC", description="the clinic's, e.g. Europe/Berlin"
     )
     weeks: int = PydanticField(default=6, ge=1, le=52, description="the plan's length")
-    review_date: date | None = PydanticField(
+    review_date: PlanDate | None = PydanticField(
         default=None, description="re-assessment due date; default: the plan's last day"
     )
     max_activities: int = PydanticField(default=5, ge=1, le=18)
@@ -139,10 +155,14 @@ class ActivityEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     activity_id: str = PydanticField(min_length=1, max_length=64)
-    partners: list[uuid.UUID] | None = PydanticField(default=None, min_length=1, max_length=2)
+    partners: Annotated[
+        list[uuid.UUID] | None,
+        PydanticField(default=None, min_length=1, max_length=2),
+        AfterValidator(_distinct),
+    ] = None
     cadence: Cadence | None = None
-    start: date | None = None
-    end: date | None = None
+    start: PlanDate | None = None
+    end: PlanDate | None = None
     note: PlainText | None = PydanticField(default=None, max_length=2000)
 
 
@@ -151,9 +171,9 @@ class PlanEdit(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: date | None = None
-    end: date | None = None
-    review_date: date | None = None
+    start: PlanDate | None = None
+    end: PlanDate | None = None
+    review_date: PlanDate | None = None
     time_zone: TimeZone | None = None
     note: PlainText | None = PydanticField(default=None, max_length=4000)
     add: list[ActivityEdit] = PydanticField(default_factory=list, max_length=18)

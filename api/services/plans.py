@@ -157,9 +157,14 @@ def draft(session: Session, couple_id: uuid.UUID, body: DraftRequest) -> PlanVer
     return version
 
 
-def version_of(session: Session, plan_id: uuid.UUID, number: int | None = None) -> PlanVersion:
-    """A version of a plan (the latest when `number` is None), or NotFound."""
-    plan = session.get(Plan, plan_id)
+def version_of(
+    session: Session, plan_id: uuid.UUID, number: int | None = None, *, lock: bool = False
+) -> PlanVersion:
+    """A version of a plan (the latest when `number` is None), or NotFound.
+
+    With `lock`, the plan's row is locked first, so edits and approvals of one
+    plan take turns (and each sees what the one before it wrote)."""
+    plan = session.get(Plan, plan_id, with_for_update=lock)
     if plan is None:
         raise NotFound(f"no plan {plan_id}")
     wanted = plan.latest_version if number is None else number
@@ -184,7 +189,7 @@ def _check_match(version: PlanVersion, if_match: str | None) -> None:
 def edit(session: Session, plan_id: uuid.UUID, body: PlanEdit, if_match: str | None) -> PlanVersion:
     """Apply `body` to the latest version: in place on a draft; on an approved version, as
     the next version (a draft). Every problem is reported at once and nothing is kept."""
-    current = version_of(session, plan_id)
+    current = version_of(session, plan_id, lock=True)
     _check_match(current, if_match)
     plan = session.get(Plan, plan_id)
     assert plan is not None
@@ -270,8 +275,9 @@ def edit(session: Session, plan_id: uuid.UUID, body: PlanEdit, if_match: str | N
 
 
 def _changed(edit: ActivityEdit) -> dict[str, Any]:
+    """The fields an edit sets; null clears the note and leaves the others as they are."""
     changes = edit.model_dump(mode="json", exclude_unset=True, exclude={"activity_id"})
-    return changes
+    return {k: v for k, v in changes.items() if v is not None or k == "note"}
 
 
 def _plan_problems(start: date, end: date, review: date | None) -> list[FieldProblem]:
@@ -317,7 +323,7 @@ def approve(
     if_match: str | None,
 ) -> tuple[PlanVersion, list[PortalLinkFor], int]:
     """Approve the latest version: homework and review assigned, links issued."""
-    version = version_of(session, plan_id)
+    version = version_of(session, plan_id, lock=True)
     _check_match(version, if_match)
     if version.status != PlanStatus.DRAFT:
         raise Conflict(

@@ -11,6 +11,7 @@ import pytest
 from fhir.resources.R4B.careplan import CarePlan
 
 from tests.api.http import PortalClient
+from tests.api.test_hardening import run_together
 from tests.assessments.builders import STATEMENTS, balance_response
 
 
@@ -352,3 +353,38 @@ def test_a_plan_reads_as_a_valid_fhir_careplan(http, integrator, couple):
     assert (
         integrator.get(f"/v1/plans/{plan['id']}/careplan", params={"version": 2}).status_code == 404
     )
+
+
+def test_nulls_duplicates_and_dates_out_of_range_are_answered_not_crashed_on(integrator, couple):
+    plan = draft(integrator, couple).json()
+    first = plan["activities"][0]
+    path = f"/v1/plans/{plan['id']}"
+    # null for a field that cannot be empty leaves it as it is; null clears the note
+    nulls = integrator.patch(path, json={"change": [{"activity_id": first["activity_id"],
+                                                     "cadence": None, "partners": None,
+                                                     "note": None}]})  # fmt: skip
+    assert nulls.status_code == 200, nulls.text
+    assert nulls.json()["activities"][0]["cadence"] == first["cadence"]
+    twice = integrator.patch(path, json={"add": [{"activity_id": "outside-interest",
+                                                  "partners": [couple["robin"]] * 2}]})  # fmt: skip
+    assert twice.status_code == 422
+    assert twice.json()["errors"][0]["pointer"] == "#/add/0/partners"
+    far = integrator.post(f"/v1/couples/{couple['id']}/plans/draft", json={"start": "9999-12-30"})
+    assert far.status_code == 422
+    assert far.json()["errors"][0]["pointer"] == "#/start"
+    assert integrator.patch(path, json={"end": "9999-12-31"}).status_code == 422
+
+
+def test_two_approvals_at_once_assign_the_homework_once(integrator, couple):
+    plan = draft(integrator, couple).json()
+    integrator.patch(
+        f"/v1/plans/{plan['id']}",
+        json={"remove": [a["activity_id"] for a in plan["activities"]],
+              "add": [{"activity_id": "boundary-conversation"}]},
+    )  # fmt: skip
+    answers = run_together(3, lambda n: integrator.post(f"/v1/plans/{plan['id']}/approve"))
+    assert sorted(a.status_code for a in answers) == [200, 409, 409], [a.text for a in answers]
+    made = integrator.get("/v1/assignments", params={"couple_id": couple["id"],
+                                                     "status": "requested"}).json()["items"]  # fmt: skip
+    # boundary conversation: once, together -> 2; the review -> 2
+    assert len(made) == 4
