@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from api.auth.dependencies import require
 from api.auth.tokens import Principal
 from api.persistence import DbSession
-from api.routes.common import problems
+from api.routes.common import IdempotencyKey, idempotent, problems
 from api.services import plans
 from integrations.careplan import care_plan
 from schemas.plan import DraftRequest, PlanApproved, PlanEdit, PlanPublic
@@ -37,6 +37,13 @@ def _answer(model: BaseModel, version: object, status: int = 200) -> JSONRespons
     )
 
 
+def _tagged(response: JSONResponse, made: list[plans.PlanVersion]) -> JSONResponse:
+    """The version's ETag on a fresh answer (a replay answers as first given, untagged)."""
+    if made:
+        response.headers["ETag"] = plans.etag(made[0])
+    return response
+
+
 @router.post(
     "/couples/{couple_id}/plans/draft",
     status_code=201,
@@ -48,13 +55,21 @@ def _answer(model: BaseModel, version: object, status: int = 200) -> JSONRespons
     "See docs/clinical-rules.md.",
 )
 def draft_plan(
+    request: Request,
     couple_id: uuid.UUID,
     session: DbSession,
     _: Annotated[Principal, Depends(require("CarePlan.c"))],
     body: Annotated[DraftRequest | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    version = plans.draft(session, couple_id, body or DraftRequest())
-    return _answer(plans.public(session, version), version, 201)
+    options = body or DraftRequest()
+    made: list[plans.PlanVersion] = []
+
+    def produce() -> tuple[int, PlanPublic]:
+        made.append(plans.draft(session, couple_id, options))
+        return 201, plans.public(session, made[0])
+
+    return _tagged(idempotent(request, session, idempotency_key, options, produce), made)
 
 
 @router.get(
@@ -162,7 +177,14 @@ def approve_plan(
     session: DbSession,
     caller: Annotated[Principal, Depends(require("CarePlan.u"))],
     if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = request.app.state.settings
-    version, links, made = plans.approve(session, settings, plan_id, caller.client_id, if_match)
-    return _answer(plans.approved(session, version, links, made), version)
+    approved: list[plans.PlanVersion] = []
+
+    def produce() -> tuple[int, PlanApproved]:
+        version, links, made = plans.approve(session, settings, plan_id, caller.client_id, if_match)
+        approved.append(version)
+        return 200, plans.approved(session, version, links, made)
+
+    return _tagged(idempotent(request, session, idempotency_key, None, produce), approved)

@@ -21,3 +21,17 @@ def test_operation_ids_are_the_handler_names(settings):
     ids = [op["operationId"] for path in paths.values() for op in path.values()]
     assert len(ids) == len(set(ids))
     assert "health" in ids
+
+
+def test_every_post_in_v1_takes_an_idempotency_key(settings):
+    paths = create_app(settings).openapi()["paths"]
+    posts = {
+        path: ops["post"] for path, ops in paths.items() if path.startswith("/v1") and "post" in ops
+    }
+    assert len(posts) >= 8  # clients, couples, assignments (3), alerts, plans (2)
+    missing = [
+        path
+        for path, op in posts.items()
+        if "Idempotency-Key" not in [p["name"] for p in op.get("parameters", [])]
+    ]
+    assert missing == []

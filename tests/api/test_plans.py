@@ -388,3 +388,19 @@ def test_two_approvals_at_once_assign_the_homework_once(integrator, couple):
                                                      "status": "requested"}).json()["items"]  # fmt: skip
     # boundary conversation: once, together -> 2; the review -> 2
     assert len(made) == 4
+
+
+def test_a_retried_draft_or_approval_with_its_key_replays_the_first_answer(integrator, couple):
+    key = {"Idempotency-Key": "draft-1"}
+    first = integrator.post(f"/v1/couples/{couple['id']}/plans/draft", headers=key)
+    again = integrator.post(f"/v1/couples/{couple['id']}/plans/draft", headers=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["id"] == first.json()["id"] and "ETag" in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert len(integrator.get(f"/v1/couples/{couple['id']}/plans").json()) == 1
+    plan = first.json()["id"]
+    key = {"Idempotency-Key": "approve-1"}
+    approved = integrator.post(f"/v1/plans/{plan}/approve", headers=key)
+    replayed = integrator.post(f"/v1/plans/{plan}/approve", headers=key)
+    assert approved.status_code == replayed.status_code == 200
+    assert replayed.json()["portal_links"] == approved.json()["portal_links"]
