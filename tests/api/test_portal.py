@@ -50,6 +50,10 @@ def test_the_partners_answers_never_reach_the_portal(http, couple_assignments):
     robin = PortalClient(http, robins["portal_url"])
     seen = robin.assignments().text + robin.questionnaire(robins["id"]).text
     assert "reading my messages" not in seen and sams["id"] not in seen
+    # nor Sam's safety flag: its message, its code as a flag, or anything of Sam's response
+    assert "Reported feeling afraid" not in seen and '"flags"' not in seen
+    own = robin.submit(robins["id"], checkin_response(safety=False))
+    assert own.status_code == 200 and set(own.json()) == {"status", "response_id"}
 
 
 def link_row(engine, portal_url: str, **values):
