@@ -6,6 +6,7 @@ build their own `Settings(...)` or clear the cache.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -47,6 +48,16 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="larger request bodies get 413"
+    )
+    partners_differ_share: Decimal = Field(
+        default=Decimal("0.15"),
+        gt=0,
+        le=1,
+        description="partners differ on a scale at this share of its range "
+        "(0.15: 15 points on 0-100), in the couple report and plan drafts",
+    )
+    overdue_after_days: int = Field(
+        default=2, ge=0, le=60, description="homework this many days past due raises an alert"
     )
     write_concurrency: int = Field(
         default=8,

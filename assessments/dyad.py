@@ -64,16 +64,18 @@ def compare_partners(
     instrument: Instrument,
     first: Mapping[str, PartnerScore],
     second: Mapping[str, PartnerScore],
+    differ_share: Decimal = DIFFER_SHARE,
 ) -> PartnerComparison:
-    """Both partners' scores on `instrument`, scale by scale, and the patterns they show."""
-    scales = tuple(_compare(instrument, scale.code, scale.label, first, second)
+    """Both partners' scores on `instrument`, scale by scale, and the patterns they show;
+    partners differ at `differ_share` of a scale's range (15% unless the clinic sets it)."""
+    scales = tuple(_compare(instrument, scale.code, scale.label, first, second, differ_share)
                    for scale in instrument.scoring.scales)  # fmt: skip
     patterns = [flag for rule in _RULES for flag in rule(first, second)]
     patterns += [
         PatternFlag(
             "partners-differ",
             f"the partners' {c.label.lower()} scores are at least {c.threshold} apart "
-            f"({DIFFER_SHARE * 100:.0f}% of the scale's range)",
+            f"({(differ_share * 100).normalize():f}% of the scale's range)",
             {"scale": c.scale, "difference": float(c.difference or 0)},
         )
         for c in scales
@@ -88,10 +90,11 @@ def _compare(
     label: str,
     first: Mapping[str, PartnerScore],
     second: Mapping[str, PartnerScore],
+    differ_share: Decimal,
 ) -> ScaleComparison:
     low, high = instrument.ranges[code]
     threshold = (Decimal(high.numerator) / high.denominator
-                 - Decimal(low.numerator) / low.denominator) * DIFFER_SHARE  # fmt: skip
+                 - Decimal(low.numerator) / low.denominator) * differ_share  # fmt: skip
     a, b = first.get(code), second.get(code)
     difference = None
     if a is not None and b is not None and a.value is not None and b.value is not None:

@@ -27,9 +27,10 @@ router = APIRouter(prefix="/v1", tags=["insight"])
     response_model=AlertPage,
     responses=problems(422),
     summary="Alerts, highest priority first (safety is 1)",
-    description="Safety answers are raised as they are recorded; overdue homework (more than "
-    "2 days past due) and three weekly check-ins missed in a row are brought up to date "
-    "when the alerts are listed. Each is stored once.",
+    description="Safety answers and reliable deterioration are raised as they are recorded; "
+    "overdue homework (more than 2 days past due by default, TANDEM_OVERDUE_AFTER_DAYS) and "
+    "three weekly check-ins missed in a row are brought up to date when the alerts are "
+    "listed. Each is stored once.",
 )
 async def list_alerts(
     request: Request,
@@ -38,7 +39,8 @@ async def list_alerts(
     status: AlertStatus | None = None,
 ) -> AlertPage:
     async with writing_connection(request, caller.clinic_id) as connection:
-        await alerts.sweep(connection, utcnow().date())
+        settings = request.app.state.settings
+        await alerts.sweep(connection, utcnow().date(), settings.overdue_after_days)
     return await run_in_threadpool(alerts.list_alerts, session, status)
 
 

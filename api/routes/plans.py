@@ -66,7 +66,8 @@ def draft_plan(
     made: list[plans.PlanVersion] = []
 
     def produce() -> tuple[int, PlanPublic]:
-        made.append(plans.draft(session, couple_id, options))
+        share = request.app.state.settings.partners_differ_share
+        made.append(plans.draft(session, couple_id, options, share))
         return 201, plans.public(session, made[0])
 
     return _tagged(idempotent(request, session, idempotency_key, options, produce), made)

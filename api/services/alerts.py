@@ -98,7 +98,9 @@ _CHECK_INS = scoped(
 )
 
 
-async def sweep(connection: ClinicConnection, today: date) -> None:
+async def sweep(
+    connection: ClinicConnection, today: date, overdue_after_days: int = rules.OVERDUE_AFTER_DAYS
+) -> None:
     """Raise the date-driven alerts the clinic is due: overdue homework, missed check-ins.
 
     It runs in a transaction of its own on the write bind, in the request's
@@ -107,7 +109,7 @@ async def sweep(connection: ClinicConnection, today: date) -> None:
     """
     found: list[tuple[rules.Alert, uuid.UUID, uuid.UUID | None]] = []
     for row in await connection.execute(_OVERDUE, {"today": today}):
-        alert = rules.overdue_alert(str(row.id), row.due, True, today)
+        alert = rules.overdue_alert(str(row.id), row.due, True, today, overdue_after_days)
         if alert is not None:
             found.append((alert, row.client_id, row.couple_id))
     by_client: dict[uuid.UUID, list[Any]] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +35,7 @@ from api.services.instruments import resolve_instrument
 from api.services.portal_links import issue_link
 from api.services.reports import latest_balance, response_scores
 from api.settings import Settings
-from assessments.dyad import PartnerScore, compare_partners
+from assessments.dyad import DIFFER_SHARE, PartnerScore, compare_partners
 from assessments.interventions import load_library
 from assessments.plans import (
     Occurrence,
@@ -87,7 +88,12 @@ def etag(version: PlanVersion) -> str:
     return f'"{version.plan_id}.{version.version}.{version.revision}"'
 
 
-def draft(session: Session, couple_id: uuid.UUID, body: DraftRequest) -> PlanVersion:
+def draft(
+    session: Session,
+    couple_id: uuid.UUID,
+    body: DraftRequest,
+    differ_share: Decimal = DIFFER_SHARE,
+) -> PlanVersion:
     """A draft plan from the partners' latest balance assessments; nothing is assigned."""
     members = couple_members(session, couple_id)
     latest = latest_balance(session, members)
@@ -97,7 +103,9 @@ def draft(session: Session, couple_id: uuid.UUID, body: DraftRequest) -> PlanVer
             "and draft the plan from their scores"
         )
     scores = dict(zip(PARTNERS, latest.scores, strict=True))
-    comparison = compare_partners(latest.definition, scores["first"], scores["second"])
+    comparison = compare_partners(
+        latest.definition, scores["first"], scores["second"], differ_share
+    )
     proposals = draft_plan(
         load_library(), latest.definition, scores, comparison, body.max_activities
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session, select
@@ -20,7 +21,7 @@ from api.services.instruments import InstrumentKey, clinical_definition, resolve
 from api.services.responses import scored_responses
 from assessments.answers import answers_by_link_id, plain_value, value_entry
 from assessments.checkins import CheckInPoint, summarise_check_ins
-from assessments.dyad import PartnerScore, compare_partners
+from assessments.dyad import DIFFER_SHARE, PartnerScore, compare_partners
 from schemas import Assignment, AssignmentStatus, Instrument, Response, ResponseStatus, Score
 from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
@@ -41,13 +42,15 @@ SCORED = (ResponseStatus.COMPLETED, ResponseStatus.AMENDED)
 BALANCE, CHECK_IN = "balance-assessment", "weekly-check-in"
 
 
-def couple_report(session: Session, couple_id: uuid.UUID, weeks: int) -> CoupleReport:
+def couple_report(
+    session: Session, couple_id: uuid.UUID, weeks: int, differ_share: Decimal = DIFFER_SHARE
+) -> CoupleReport:
     members = couple_members(session, couple_id)
     now = utcnow()
     return CoupleReport(
         couple_id=couple_id,
         generated_at=now,
-        balance=_balance(session, members),
+        balance=_balance(session, members, differ_share),
         check_ins=_check_ins(session, members, weeks, now.date()),
     )
 
@@ -98,7 +101,7 @@ def response_scores(session: Session, response_id: uuid.UUID) -> dict[str, Partn
     return {scale: PartnerScore(value, band) for scale, value, band in rows}
 
 
-def _balance(session: Session, members: list[uuid.UUID]) -> BalanceSection:
+def _balance(session: Session, members: list[uuid.UUID], differ_share: Decimal) -> BalanceSection:
     latest = latest_balance(session, members)
     instrument, definition, scores = latest.instrument, latest.definition, latest.scores
     partners = [
@@ -109,7 +112,7 @@ def _balance(session: Session, members: list[uuid.UUID]) -> BalanceSection:
         )
         for client_id, found in zip(members, latest.responses, strict=True)
     ]
-    comparison = compare_partners(definition, scores[0], scores[1])
+    comparison = compare_partners(definition, scores[0], scores[1], differ_share)
     return BalanceSection(
         instrument=InstrumentRef(
             slug=instrument.slug, url=instrument.url, version=instrument.version

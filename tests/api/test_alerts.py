@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from fastapi.testclient import TestClient
+
+from api.app import create_app
 from api.persistence import ClinicSession, scope_to_clinic
 from schemas import Instrument, InstrumentSource
-from tests.api.http import PortalClient
+from tests.api.http import Integrator, PortalClient, access_token
 from tests.api.test_hardening import run_together
 from tests.assessments.builders import CHECK_IN, checkin_response
 
@@ -142,3 +145,13 @@ def test_reliable_deterioration_is_raised_as_the_later_response_is_recorded(
         "after": 3.0,
         "rci": -2.5,
     }
+
+
+def test_the_clinic_sets_how_many_days_overdue_raise_an_alert(settings, credentials):
+    """TANDEM_OVERDUE_AFTER_DAYS=0: homework one day past due alerts (by default, not yet)."""
+    strict = settings.model_copy(update={"overdue_after_days": 0})
+    with TestClient(create_app(strict)) as http:
+        integrator = Integrator(http, access_token(http, credentials))
+        robin = integrator.client("C-1")
+        assign(integrator, "balance-assessment", robin["id"], due=days_ago(1))
+        assert [a["rule"] for a in integrator.get("/v1/alerts").json()["items"]] == ["overdue"]

@@ -4,8 +4,12 @@ and private answers only in this, the counsellor's view."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
-from tests.api.http import PortalClient
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.api.http import Integrator, PortalClient, access_token
 from tests.assessments.builders import STATEMENTS, balance_response, checkin_response
 
 
@@ -93,3 +97,21 @@ def test_the_report_of_another_clinics_couple_is_not_found(integrator):
     assert (
         integrator.get(f"/v1/couples/{couple['id']}/report", params={"weeks": 0}).status_code == 422
     )
+
+
+def test_the_clinic_sets_when_partners_differ(http, settings, credentials):
+    """TANDEM_PARTNERS_DIFFER_SHARE=0.3: closeness 66.7 against 41.7 is 25 apart, under 30
+    (0.3 x 100), so the partners no longer differ on it (at the default 15 they do)."""
+    loose = settings.model_copy(update={"partners_differ_share": Decimal("0.3")})
+    with TestClient(create_app(loose)) as other:
+        integrator = Integrator(other, access_token(other, credentials))
+        robin, sam = integrator.client("C-1"), integrator.client("C-2")
+        couple = integrator.couple(robin["id"], sam["id"])
+        balance = {a["client_id"]: a
+                   for a in integrator.assign("balance-assessment", couple_id=couple["id"])}  # fmt: skip
+        submit(other, balance[robin["id"]], balance_response({lid: 5 for lid in STATEMENTS}))
+        submit(other, balance[sam["id"]], balance_response({lid: 2 for lid in STATEMENTS}))
+        report = integrator.get(f"/v1/couples/{couple['id']}/report").json()
+    closeness = next(s for s in report["balance"]["scales"] if s["scale"] == "closeness")
+    assert (closeness["difference"], closeness["threshold"]) == (25.0, 30.0)
+    assert closeness["partners_differ"] is False
