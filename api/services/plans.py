@@ -38,6 +38,7 @@ from api.settings import Settings
 from assessments.dyad import DIFFER_SHARE, PartnerScore, compare_partners
 from assessments.interventions import load_library
 from assessments.plans import (
+    PARTNERS,
     Occurrence,
     adherence,
     draft_plan,
@@ -73,7 +74,6 @@ from schemas.plan import (
     VersionSummary,
 )
 
-PARTNERS = ("first", "second")
 HOMEWORK = "homework-log"
 REVIEW = "balance-assessment"
 
