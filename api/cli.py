@@ -48,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     openapi.add_argument("--output", help="write to this file instead of standard output")
     openapi.set_defaults(run=_openapi)
 
+    capability = commands.add_parser(
+        "capability", help="print the FHIR CapabilityStatement (what /fhir/metadata answers)"
+    )
+    capability.add_argument("--output", help="write to this file instead of standard output")
+    capability.set_defaults(run=_capability)
+
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=get_settings().log_level, format="%(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -145,13 +151,26 @@ def _clinic_create(arguments: argparse.Namespace) -> int:
 def _openapi(arguments: argparse.Namespace) -> int:
     from api.app import create_app
 
-    document = json.dumps(create_app().openapi(), indent=2, ensure_ascii=False) + "\n"
-    if arguments.output:
-        with open(arguments.output, "w", encoding="utf-8") as output:
-            output.write(document)
+    _write(arguments.output, create_app().openapi())
+    return 0
+
+
+def _capability(arguments: argparse.Namespace) -> int:
+    from api import __version__
+    from integrations.fhir.capability import capability_statement
+
+    base = get_settings().public_url.rstrip("/") + "/fhir"
+    _write(arguments.output, capability_statement(__version__, base))
+    return 0
+
+
+def _write(output: str | None, content: object) -> None:
+    document = json.dumps(content, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        with open(output, "w", encoding="utf-8") as file:
+            file.write(document)
     else:
         sys.stdout.write(document)
-    return 0
 
 
 if __name__ == "__main__":

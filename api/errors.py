@@ -63,3 +63,7 @@ class PreconditionFailed(TandemError):
 
 class InvalidInput(TandemError):
     status, title, slug = 422, "Invalid input", "invalid-input"
+
+
+class BadRequest(TandemError):
+    """A request the server cannot act on as asked (a bad search parameter, say)."""

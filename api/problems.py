@@ -1,4 +1,4 @@
-"""RFC 9457 problem+json for `/v1` and everything outside `/fhir`.
+"""RFC 9457 problem+json for `/v1` and everything outside `/fhir`; OperationOutcome under `/fhir`.
 
 Every error leaves through here: domain errors, request validation and unknown
 routes through the handlers below; unexpected exceptions through
@@ -9,6 +9,7 @@ message, which may hold PHI) under the request id, and the body gives that id.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from typing import Any
@@ -20,6 +21,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import FieldProblem, TandemError
+from integrations.fhir import FHIR_JSON
+from integrations.fhir.outcome import Issue, issue_code, operation_outcome, pointer_to_expression
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://tandem.dev/problems/"
@@ -59,6 +62,13 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    if is_fhir(request.url.path):
+        return JSONResponse(
+            outcome_of(status, detail or title, errors or []),
+            status_code=status,
+            media_type=FHIR_JSON,
+            headers=headers,
+        )
     body = Problem(
         type=PROBLEM_BASE + slug,
         title=title,
@@ -74,6 +84,23 @@ def problem_response(
         media_type=PROBLEM_JSON,
         headers=headers,
     )
+
+
+def is_fhir(path: str) -> bool:
+    return path == "/fhir" or path.startswith("/fhir/")
+
+
+def outcome_of(status: int, detail: str, errors: list[FieldError]) -> dict[str, Any]:
+    """The OperationOutcome for an error under /fhir: the whole error first, then one
+    issue per bad field, placed by `expression` (a parameter's name, or a path into the
+    resource sent)."""
+    code = issue_code(status)
+    severity = "fatal" if status >= 500 else "error"
+    issues = [Issue(detail, code, severity)]
+    for error in errors:
+        where = error.parameter or (error.pointer and pointer_to_expression(error.pointer))
+        issues.append(Issue(error.detail, code, severity, where or None))
+    return operation_outcome(issues)
 
 
 def _field_error(problem: FieldProblem) -> FieldError:
@@ -135,6 +162,9 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 
 def internal_error(path: str, request_id: str) -> tuple[bytes, str]:
     """The body and media type of a 500: a generic message and the request id, nothing more."""
+    message = f"Something went wrong on our side. Quote request id {request_id} when reporting it."
+    if is_fhir(path):
+        return json.dumps(outcome_of(500, message, [])).encode(), FHIR_JSON
     body = Problem(
         type=PROBLEM_BASE + "internal-error",
         title="Internal error",
@@ -150,6 +180,9 @@ def internal_error(path: str, request_id: str) -> tuple[bytes, str]:
 
 def payload_too_large(path: str, max_bytes: int) -> tuple[bytes, str]:
     """The body and media type of a 413 for a request body over the limit."""
+    if is_fhir(path):
+        message = f"the request body is larger than the limit of {max_bytes} bytes"
+        return json.dumps(outcome_of(413, message, [])).encode(), FHIR_JSON
     body = Problem(
         type=PROBLEM_BASE + "payload-too-large",
         title="Payload too large",

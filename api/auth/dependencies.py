@@ -22,6 +22,7 @@ from api.auth.scopes import allows
 from api.errors import Forbidden, Unauthorized
 from api.persistence import DbSession, scope_to_clinic
 from api.persistence.connection import ClinicConnection, request_connection
+from api.services.fhir import check_type
 from api.services.portal_links import PortalVisitor, open_link
 
 _bearer = HTTPBearer(auto_error=False, description="OAuth2 access token from POST /oauth/token")
@@ -48,6 +49,27 @@ def require(permission: str) -> Callable[..., Awaitable[tokens.Principal]]:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> tokens.Principal:
         principal = _caller(request, credentials, permission)
+        scope_to_clinic(session, principal.clinic_id)
+        return principal
+
+    return dependency
+
+
+def require_on_resource(
+    letter: str, interaction: str
+) -> Callable[..., Awaitable[tokens.Principal]]:
+    """`require` for the FHIR routes, whose resource type is the path's `resource_type`:
+    404 for a type the server does not `interaction`, then the token and its scope
+    (`letter` of the type, e.g. `r` for `system/Task.r`)."""
+
+    async def dependency(
+        request: Request,
+        resource_type: str,
+        session: DbSession,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> tokens.Principal:
+        check_type(resource_type, interaction)
+        principal = _caller(request, credentials, f"{resource_type}.{letter}")
         scope_to_clinic(session, principal.clinic_id)
         return principal
 

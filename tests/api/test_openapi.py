@@ -35,3 +35,14 @@ def test_every_post_in_v1_takes_an_idempotency_key(settings):
         if "Idempotency-Key" not in [p["name"] for p in op.get("parameters", [])]
     ]
     assert missing == []
+
+
+CAPABILITY = COMMITTED.with_name("fhir-capabilitystatement.json")
+
+
+def test_committed_capability_statement_matches_the_server(settings, http):
+    committed = json.loads(CAPABILITY.read_text())
+    served = http.get("/fhir/metadata").json()
+    assert served == committed, (
+        "run `tandem capability --output openapi/fhir-capabilitystatement.json`"
+    )

@@ -23,6 +23,8 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the walk-through uses curl")
 def test_the_readme_walk_runs_against_a_live_server(tmp_path):
     (walk,) = re.findall(r"<!-- walk -->\n```sh\n(.*?)```", README, flags=re.DOTALL)
+    (fhir,) = re.findall(r"<!-- fhir-walk -->\n```sh\n(.*?)```", README, flags=re.DOTALL)
+    walk += fhir
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
@@ -54,4 +56,12 @@ def test_the_readme_walk_runs_against_a_live_server(tmp_path):
     assert any(line.startswith('{"status":"completed","response_id":') for line in lines)
     assert "balance-rating 6.0 partly-balanced" in lines
     assert "closeness-gap 2.0 wants-more-closeness" in lines
-    assert lines[-2:] == ["1 point(s)", "cancelled"]
+    assert lines[-7:] == [
+        "1 point(s)",
+        "cancelled",
+        "7 resource types",
+        "1 Robin",
+        "match Observation 6.0",
+        "include QuestionnaireResponse ",
+        "1 cancelled task(s)",
+    ]

@@ -1,0 +1,116 @@
+"""The CapabilityStatement: exactly what /fhir implements, written from the same lists the
+server runs on (`SEARCH_PARAMETERS`, `INTERACTIONS`), so it cannot claim more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from integrations.fhir.search import RESULT_PARAMETERS, SEARCH_PARAMETERS
+
+FHIR_VERSION = "4.0.1"
+
+INTERACTIONS: dict[str, tuple[str, ...]] = {
+    "Patient": ("read", "search-type"),
+    "Group": ("read", "search-type"),
+    "Questionnaire": ("read", "search-type"),
+    "QuestionnaireResponse": ("read", "search-type"),
+    "Observation": ("read", "search-type"),
+    "Task": ("read", "search-type"),
+    "CarePlan": ("read",),
+}
+
+_PROFILES = {
+    "Questionnaire": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire",
+}
+
+
+def capability_statement(version: str, base_url: str) -> dict[str, Any]:
+    """What this server does, as a FHIR R4 CapabilityStatement (kind instance)."""
+    resources = []
+    for kind, interactions in INTERACTIONS.items():
+        resource: dict[str, Any] = {
+            "type": kind,
+            "interaction": [{"code": code} for code in interactions],
+            "versioning": "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+            "conditionalCreate": False,
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+        }
+        if kind in _PROFILES:
+            resource["supportedProfile"] = [_PROFILES[kind]]
+        search = SEARCH_PARAMETERS.get(kind)
+        if search is not None and "search-type" in interactions:
+            resource["searchInclude"] = list(search.includes)
+            resource["searchParam"] = [
+                {
+                    "name": parameter.name,
+                    "definition": _definition(kind, parameter.name),
+                    "type": "reference" if parameter.canonical else parameter.type,
+                    "documentation": parameter.documentation,
+                }
+                for parameter in search.parameters.values()
+            ]
+        resources.append(resource)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-28",
+        "publisher": "Tandem",
+        "kind": "instance",
+        "software": {"name": "Tandem", "version": version},
+        "implementation": {"description": "Tandem's FHIR R4 face", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "Searches take _count (at most 200), _sort (dates; - for descending), "
+                    "_summary=count and _include where listed; paging follows the Bundle's "
+                    "next link. Unknown parameters are ignored and reported in an "
+                    "OperationOutcome entry; send Prefer: handling=strict to refuse them. "
+                    f"Result parameters: {', '.join(sorted(RESULT_PARAMETERS - {'_cursor'}))}."
+                ),
+                "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/"
+                                    "restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": "OAuth2 client credentials at /oauth/token; SMART v2 "
+                    "system scopes (system/Patient.rs ...).",
+                },
+                "resource": resources,
+            }
+        ],
+    }
+
+
+def _definition(kind: str, name: str) -> str:
+    if name.startswith("_"):
+        return f"http://hl7.org/fhir/SearchParameter/Resource-{name[1:].lower()}"
+    standard = {
+        ("Patient", "identifier"): "Patient-identifier",
+        ("Patient", "name"): "Patient-name",
+        ("Patient", "birthdate"): "individual-birthdate",
+        ("Group", "identifier"): "Group-identifier",
+        ("Group", "member"): "Group-member",
+        ("Questionnaire", "url"): "Questionnaire-url",
+        ("Questionnaire", "version"): "Questionnaire-version",
+        ("Questionnaire", "title"): "Questionnaire-title",
+        ("Observation", "patient"): "clinical-patient",
+        ("Observation", "code"): "clinical-code",
+        ("Observation", "date"): "clinical-date",
+        ("Task", "patient"): "Task-patient",
+        ("Task", "authored-on"): "Task-authored-on",
+        ("Task", "based-on"): "Task-based-on",
+    }.get((kind, name), f"{kind}-{name}")
+    return f"http://hl7.org/fhir/SearchParameter/{standard}"
