@@ -64,7 +64,7 @@ def problem_response(
 ) -> JSONResponse:
     if is_fhir(request.url.path):
         return JSONResponse(
-            outcome_of(status, detail or title, errors or []),
+            outcome_of(status, detail or title, errors or [], _resource_type(request.url.path)),
             status_code=status,
             media_type=FHIR_JSON,
             headers=headers,
@@ -90,16 +90,27 @@ def is_fhir(path: str) -> bool:
     return path == "/fhir" or path.startswith("/fhir/")
 
 
-def outcome_of(status: int, detail: str, errors: list[FieldError]) -> dict[str, Any]:
+def _resource_type(path: str) -> str | None:
+    """The resource type a /fhir path is about (`/fhir/Patient/1` -> Patient)."""
+    parts = path.split("/")
+    return parts[2] if len(parts) > 2 and parts[2][:1].isupper() else None
+
+
+def outcome_of(
+    status: int, detail: str, errors: list[FieldError], resource_type: str | None = None
+) -> dict[str, Any]:
     """The OperationOutcome for an error under /fhir: the whole error first, then one
-    issue per bad field, placed by `expression` (a parameter's name, or a path into the
-    resource sent)."""
+    issue per bad field, placed by `expression`: a parameter's name, or a path into the
+    resource sent (`Patient.identifier[0]`)."""
     code = issue_code(status)
     severity = "fatal" if status >= 500 else "error"
     issues = [Issue(detail, code, severity)]
     for error in errors:
-        where = error.parameter or (error.pointer and pointer_to_expression(error.pointer))
-        issues.append(Issue(error.detail, code, severity, where or None))
+        where = error.parameter
+        if where is None and error.pointer is not None:
+            path = pointer_to_expression(error.pointer)
+            where = ".".join(part for part in (resource_type, path) if part) or None
+        issues.append(Issue(error.detail, code, severity, where))
     return operation_outcome(issues)
 
 

@@ -64,6 +64,12 @@ class Assignment(ClinicOwned, table=True):
     plan_version: int | None = None
     activity_id: str | None = Field(default=None, max_length=64)
     change_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    version: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "1"},
+        description="how many changes it has had (its FHIR versionId): "
+        "`stamp_changes` and `number_status_change` count them, creation included",
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -45,6 +45,7 @@ class Client(ClinicOwned, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     name: str | None = Field(default=None, max_length=200)
     birth_date: date | None = None
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -78,6 +79,7 @@ class Couple(ClinicOwned, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     identifier_system: str | None = Field(default=None, max_length=255)
     identifier_value: str | None = Field(default=None, max_length=255)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

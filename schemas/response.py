@@ -76,6 +76,7 @@ class Response(ClinicOwned, table=True):
     questionnaire_response: dict[str, Any] = Field(sa_type=JSONDocument)
     flags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDocument)
     replaces_id: uuid.UUID | None = None
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -1,4 +1,4 @@
-"""/fhir: Tandem's FHIR R4 face (read and search; see the CapabilityStatement at /fhir/metadata).
+"""/fhir: Tandem's FHIR R4 face (what it does: the CapabilityStatement at /fhir/metadata).
 
 Errors here are OperationOutcomes (`api.problems` answers by path).
 """
@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from api import __version__
-from api.auth.dependencies import require_on_resource
+from api.auth.dependencies import connection_for, require, require_on_resource
 from api.auth.tokens import Principal
-from api.errors import TandemError
+from api.errors import NotFound, TandemError
 from api.persistence import DbSession
-from api.services import fhir
+from api.persistence.connection import ClinicConnection
+from api.services import fhir, fhir_writes
 from integrations.fhir import FHIR_JSON
 from integrations.fhir.capability import capability_statement
 
@@ -45,6 +46,32 @@ _STRICT = Header(
     description="handling=strict refuses unknown search parameters (400); "
     "by default they are ignored and reported in the Bundle",
 )
+
+
+_IF_NONE_EXIST = Header(
+    alias="If-None-Exist",
+    description="conditional create: a search (e.g. identifier=system|value); when it finds "
+    "one resource, that one is returned (200) and nothing is made",
+)
+_IF_MATCH = Header(
+    alias="If-Match", description='the ETag of the version read, e.g. W/"3": stale is 412'
+)
+
+
+def _resource(
+    resource: dict[str, Any], request: Request, status: int = 200, created: bool = False
+) -> FHIRResponse:
+    """A resource with its version headers (ETag, Last-Modified) and, made now, Location."""
+    meta = resource.get("meta", {})
+    headers = {}
+    if "versionId" in meta:
+        headers["ETag"] = f'W/"{meta["versionId"]}"'
+    if created:
+        headers["Location"] = (
+            f"{_base(request)}/{resource['resourceType']}/{resource['id']}"
+            f"/_history/{meta.get('versionId', '1')}"
+        )
+    return FHIRResponse(resource, status_code=status, headers=headers)
 
 
 def _is_strict(prefer: str | None) -> bool:
@@ -116,7 +143,113 @@ def search_by_post(
 def read(
     resource_type: str,
     resource_id: str,
+    request: Request,
     session: DbSession,
     _: Annotated[Principal, Depends(require_on_resource("r", "read"))],
 ) -> FHIRResponse:
-    return FHIRResponse(fhir.read(session, resource_type, resource_id))
+    return _resource(fhir.read(session, resource_type, resource_id), request)
+
+
+@router.get(
+    "/{resource_type}/{resource_id}/_history/{version_id}",
+    response_class=FHIRResponse,
+    responses=_outcomes(401, 403, 404),
+    summary="Read one version of a resource (vread); only the current version is kept",
+)
+def vread(
+    resource_type: str,
+    resource_id: str,
+    version_id: str,
+    request: Request,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require_on_resource("r", "vread"))],
+) -> FHIRResponse:
+    resource = fhir.read(session, resource_type, resource_id)
+    current = resource.get("meta", {}).get("versionId")
+    if version_id != current:
+        raise NotFound(
+            f"version {version_id} of {resource_type}/{resource_id} is not kept; "
+            f"the current version is {current}"
+        )
+    return _resource(resource, request)
+
+
+_PATIENT = Body(description="a FHIR R4 Patient with the practice system's identifier(s)")
+_GROUP = Body(description="a FHIR R4 Group of type person with two Patient members")
+_RESPONSE = Body(
+    description="a FHIR R4 QuestionnaireResponse: for a Task (extension "
+    f"{fhir_writes.TASK_EXTENSION}), or for the client in subject against questionnaire "
+    f"url|version; a correction is status amended with {fhir_writes.REPLACES_EXTENSION}"
+)
+
+
+@router.post(
+    "/Patient",
+    response_class=FHIRResponse,
+    status_code=201,
+    responses=_outcomes(400, 401, 403, 409, 412, 422),
+    summary="Create a Patient (a client); conditional with If-None-Exist",
+)
+def create_patient(
+    request: Request,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("Patient.c"))],
+    body: Annotated[dict[str, Any], _PATIENT],
+    if_none_exist: Annotated[str | None, _IF_NONE_EXIST] = None,
+) -> FHIRResponse:
+    resource, created = fhir_writes.create_patient(session, body, if_none_exist)
+    return _resource(resource, request, 201 if created else 200, created)
+
+
+@router.put(
+    "/Patient/{resource_id}",
+    response_class=FHIRResponse,
+    responses=_outcomes(400, 401, 403, 404, 409, 412, 422),
+    summary="Update a Patient (name, birth date, identifiers); If-Match guards the version",
+)
+def update_patient(
+    resource_id: str,
+    request: Request,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("Patient.u"))],
+    body: Annotated[dict[str, Any], _PATIENT],
+    if_match: Annotated[str | None, _IF_MATCH] = None,
+) -> FHIRResponse:
+    return _resource(fhir_writes.update_patient(session, resource_id, body, if_match), request)
+
+
+@router.post(
+    "/Group",
+    response_class=FHIRResponse,
+    status_code=201,
+    responses=_outcomes(400, 401, 403, 409, 412, 422),
+    summary="Create a Group (a couple); conditional with If-None-Exist",
+)
+def create_group(
+    request: Request,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("Group.c"))],
+    body: Annotated[dict[str, Any], _GROUP],
+    if_none_exist: Annotated[str | None, _IF_NONE_EXIST] = None,
+) -> FHIRResponse:
+    resource, created = fhir_writes.create_group(session, body, if_none_exist)
+    return _resource(resource, request, 201 if created else 200, created)
+
+
+@router.post(
+    "/QuestionnaireResponse",
+    response_class=FHIRResponse,
+    status_code=201,
+    responses=_outcomes(400, 401, 403, 409, 422),
+    summary="Record answers: validated and scored exactly as a portal submission",
+)
+async def create_questionnaire_response(
+    request: Request,
+    connection: Annotated[
+        ClinicConnection,
+        Depends(connection_for("QuestionnaireResponse.c"), scope="function"),
+    ],
+    body: Annotated[dict[str, Any], _RESPONSE],
+) -> FHIRResponse:
+    resource = await fhir_writes.create_response(connection, body)
+    return _resource(resource, request, 201, created=True)

@@ -330,6 +330,7 @@ def stamp_changes(session: Session, assignments: list[Assignment]) -> None:
     for offset, assignment in enumerate(assignments):
         assignment.change_seq = last - len(assignments) + 1 + offset
         assignment.updated_at = stamped
+        assignment.version = (assignment.version or 0) + 1
     session.flush()
 
 
@@ -359,7 +360,12 @@ _SET_STATUS = scoped(
         _assignment.clinic_id == bindparam(CLINIC_PARAMETER),
         _assignment.id == bindparam("assignment_id"),
     )
-    .values(status=bindparam("new_status"), change_seq=bindparam("seq"), updated_at=bindparam("at"))
+    .values(
+        status=bindparam("new_status"),
+        change_seq=bindparam("seq"),
+        updated_at=bindparam("at"),
+        version=_assignment.version + 1,
+    )
 )
 
 
@@ -378,7 +384,12 @@ _NUMBER_STATUS = scoped(  # PostgreSQL: number and stamp in one statement
         _assignment.id == bindparam("assignment_id"),
         _assignment.clinic_id == _taken.c.clinic_id,
     )
-    .values(status=bindparam("new_status"), change_seq=_taken.c.seq, updated_at=_taken.c.at)
+    .values(
+        status=bindparam("new_status"),
+        change_seq=_taken.c.seq,
+        updated_at=_taken.c.at,
+        version=_assignment.version + 1,
+    )
 )
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from api.errors import Conflict, FieldProblem, InvalidInput, NotFound, PreconditionFailed
 from api.pagination import aware_time, decode_cursor, encode_cursor
 from schemas import Client, ClientIdentifier, Couple, CoupleMember
+from schemas.base import utcnow
 from schemas.clinic import (
     ClientCreate,
     ClientPage,
@@ -223,3 +225,89 @@ def _public(
         )
         for c in clients
     ]
+
+
+def create_client(
+    session: Session,
+    identifiers: list[Identifier],
+    name: str | None,
+    birth_date: date | None,
+) -> Client:
+    """A new client with these identifiers (FHIR create), or Conflict naming the client
+    that already holds one of them; nothing is written then."""
+    _check_identifiers_free(session, identifiers, None)
+    client = Client(name=name, birth_date=birth_date)
+    try:
+        with session.begin_nested():
+            session.add(client)
+            session.add_all(
+                ClientIdentifier(client_id=client.id, system=i.system, value=i.value)
+                for i in identifiers
+            )
+    except IntegrityError:
+        _check_identifiers_free(session, identifiers, None)  # names the winner of the race
+        raise
+    return client
+
+
+def update_client(
+    session: Session,
+    client_id: uuid.UUID,
+    identifiers: list[Identifier],
+    name: str | None,
+    birth_date: date | None,
+    expected_version: int | None,
+) -> Client:
+    """Replace a client's name, date of birth and identifiers (FHIR update).
+
+    The row is locked first; `expected_version` (from If-Match) must be the
+    current version, or PreconditionFailed and nothing changes. Each update
+    adds one to the version.
+    """
+    client = session.get(Client, client_id, with_for_update=True)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    if expected_version is not None and expected_version != client.version:
+        raise PreconditionFailed(
+            f"the client changed since you read it (version {client.version} now, "
+            f"{expected_version} expected): read it and update again"
+        )
+    _check_identifiers_free(session, identifiers, client_id)
+    wanted = {(i.system, i.value) for i in identifiers}
+    held = list(
+        session.exec(select(ClientIdentifier).where(ClientIdentifier.client_id == client_id))
+    )
+    for row in held:
+        if (row.system, row.value) not in wanted:
+            session.delete(row)
+    session.flush()
+    kept = {(row.system, row.value) for row in held}
+    session.add_all(
+        ClientIdentifier(client_id=client_id, system=system, value=value)
+        for system, value in sorted(wanted - kept)
+    )
+    client.name = name
+    client.birth_date = birth_date
+    client.version += 1
+    client.updated_at = utcnow()
+    session.flush()
+    return client
+
+
+def _check_identifiers_free(
+    session: Session, identifiers: list[Identifier], owner: uuid.UUID | None
+) -> None:
+    problems = []
+    for index, identifier in enumerate(identifiers):
+        holder = session.exec(
+            select(ClientIdentifier.client_id).where(
+                ClientIdentifier.system == identifier.system,
+                ClientIdentifier.value == identifier.value,
+            )
+        ).first()
+        if holder is not None and holder != owner:
+            problems.append(
+                FieldProblem(f"/identifier/{index}", f"already identifies client {holder}")
+            )
+    if problems:
+        raise Conflict("another client already has this identifier", problems)

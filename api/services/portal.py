@@ -104,7 +104,7 @@ _SAVED = scoped(
 async def questionnaire_for(
     connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID
 ) -> PortalQuestionnaire:
-    own = await _own(connection, visitor, assignment_id)
+    own = await _own(connection, visitor.client_id, assignment_id)
     saved = None
     if own.progress_id is not None:
         saved = (await connection.execute(_SAVED, {"response_id": own.progress_id})).scalar_one()
@@ -118,8 +118,8 @@ async def save_progress(
     connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSaved:
     """Keep partial answers (status in-progress) to resume later; bad answers are still refused."""
-    response_id = await _record(
-        connection, visitor, assignment_id, document, ResponseStatus.IN_PROGRESS,
+    response_id = await answer_assignment(
+        connection, visitor.client_id, assignment_id, document, ResponseStatus.IN_PROGRESS,
         "save answers with status in-progress; submit them to finish",
     )  # fmt: skip
     return PortalSaved(status="in-progress", response_id=response_id)
@@ -129,8 +129,8 @@ async def submit(
     connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID, document: Any
 ) -> PortalSubmitted:
     """Validate and score the completed response and complete the assignment, or change nothing."""
-    response_id = await _record(
-        connection, visitor, assignment_id, document, ResponseStatus.COMPLETED,
+    response_id = await answer_assignment(
+        connection, visitor.client_id, assignment_id, document, ResponseStatus.COMPLETED,
         "submit a response with status completed",
     )  # fmt: skip
     return PortalSubmitted(status="completed", response_id=response_id)
@@ -140,7 +140,7 @@ async def log_homework(
     connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID, log: HomeworkLog
 ) -> PortalSubmitted:
     """Log a piece of plan homework: written as a completed homework-log response."""
-    own = await _own(connection, visitor, assignment_id)
+    own = await _own(connection, visitor.client_id, assignment_id)
     if own.activity_id is None:
         raise Conflict("this assignment is a questionnaire, not homework: submit your answers")
     items: list[dict[str, Any]] = [{"linkId": "done", "answer": [{"valueBoolean": log.done}]}]
@@ -158,24 +158,27 @@ async def log_homework(
     return await submit(connection, visitor, assignment_id, document)
 
 
-async def _record(
+async def answer_assignment(
     connection: ClinicConnection,
-    visitor: PortalVisitor,
+    client_id: uuid.UUID,
     assignment_id: uuid.UUID,
     document: Any,
     status: ResponseStatus,
     refusal: str,
 ) -> uuid.UUID:
-    """Record the visitor's answers to their open assignment with the status a step
-    needs, and move the assignment along (in-progress, or completed)."""
-    own = await _own(connection, visitor, assignment_id, for_update=True)
+    """Record the client's answers to their open assignment with the status a step
+    needs, and move the assignment along (in-progress, or completed).
+
+    The portal's save and submit come here, and so does a QuestionnaireResponse
+    posted to /fhir for a Task: one path, one set of rules."""
+    own = await _own(connection, client_id, assignment_id, for_update=True)
     if own.status == AssignmentStatus.COMPLETED:
         raise Conflict("this assignment is already completed")
     if not isinstance(document, dict) or document.get("status") != status:
         raise InvalidInput(refusal, [FieldProblem("/status", f"must be {status} here")])
     recorded = await record_response(
         connection,
-        client_id=visitor.client_id,
+        client_id=client_id,
         instrument=_key(own),
         questionnaire_response=document,
         assignment_id=own.id,
@@ -228,11 +231,11 @@ _PROGRESS = scoped(
 
 async def _own(
     connection: ClinicConnection,
-    visitor: PortalVisitor,
+    client_id: uuid.UUID,
     assignment_id: uuid.UUID,
     for_update: bool = False,
 ) -> _Own:
-    """The visitor's own live assignment with its instrument, and its in-progress response.
+    """The client's own live assignment with its instrument, and its in-progress response.
 
     With `for_update`, the assignment is locked first and the in-progress
     response read after, so a save that waited for another sees what it saved.
@@ -240,7 +243,7 @@ async def _own(
     own = (
         await connection.execute(
             _OWN_LOCKED if for_update else _OWN,
-            {"assignment_id": assignment_id, "client_id": visitor.client_id},
+            {"assignment_id": assignment_id, "client_id": client_id},
         )
     ).first()
     if own is None:

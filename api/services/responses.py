@@ -94,6 +94,7 @@ _CONTINUE_RESPONSE = scoped(
         flags=bindparam("new_flags"),
         replaces_id=bindparam("new_replaces"),
         updated_at=bindparam("now"),
+        version=_response.version + 1,
     )
 )
 _INSERT_SCORES = scoped(insert(Score.__table__))  # type: ignore[attr-defined]

@@ -10,14 +10,15 @@ from integrations.fhir.search import RESULT_PARAMETERS, SEARCH_PARAMETERS
 FHIR_VERSION = "4.0.1"
 
 INTERACTIONS: dict[str, tuple[str, ...]] = {
-    "Patient": ("read", "search-type"),
-    "Group": ("read", "search-type"),
-    "Questionnaire": ("read", "search-type"),
-    "QuestionnaireResponse": ("read", "search-type"),
-    "Observation": ("read", "search-type"),
-    "Task": ("read", "search-type"),
-    "CarePlan": ("read",),
+    "Patient": ("read", "vread", "update", "create", "search-type"),
+    "Group": ("read", "vread", "create", "search-type"),
+    "Questionnaire": ("read", "vread", "search-type"),
+    "QuestionnaireResponse": ("read", "vread", "create", "search-type"),
+    "Observation": ("read", "vread", "search-type"),
+    "Task": ("read", "vread", "search-type"),
+    "CarePlan": ("read", "vread"),
 }
+CONDITIONAL_CREATE = frozenset({"Patient", "Group"})
 
 _PROFILES = {
     "Questionnaire": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire",
@@ -31,10 +32,10 @@ def capability_statement(version: str, base_url: str) -> dict[str, Any]:
         resource: dict[str, Any] = {
             "type": kind,
             "interaction": [{"code": code} for code in interactions],
-            "versioning": "no-version",
+            "versioning": "versioned-update" if "update" in interactions else "versioned",
             "readHistory": False,
             "updateCreate": False,
-            "conditionalCreate": False,
+            "conditionalCreate": kind in CONDITIONAL_CREATE,
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
         }

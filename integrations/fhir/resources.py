@@ -33,8 +33,9 @@ BAND_SYSTEM = "https://tandem.dev/fhir/CodeSystem/score-band"
 UCUM = "http://unitsofmeasure.org"
 
 
-def _meta(updated: datetime) -> dict[str, Any]:
-    return {"lastUpdated": updated.isoformat()}
+def _meta(updated: datetime, version: int = 1) -> dict[str, Any]:
+    """`versionId` counts the row's changes (1 when made); immutable rows stay at 1."""
+    return {"versionId": str(version), "lastUpdated": updated.isoformat()}
 
 
 def canonical(instrument: Instrument) -> str:
@@ -45,7 +46,7 @@ def patient(client: Client, identifiers: Sequence[ClientIdentifier]) -> dict[str
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": str(client.id),
-        "meta": _meta(client.updated_at),
+        "meta": _meta(client.updated_at, client.version),
         "identifier": [{"system": i.system, "value": i.value} for i in identifiers],
     }
     if client.name:
@@ -59,7 +60,7 @@ def group(couple: Couple, members: Sequence[uuid.UUID]) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Group",
         "id": str(couple.id),
-        "meta": _meta(couple.updated_at),
+        "meta": _meta(couple.updated_at, couple.version),
         "type": "person",
         "actual": True,
         "quantity": len(members),
@@ -84,7 +85,7 @@ def questionnaire_response(
 ) -> dict[str, Any]:
     resource = dict(response.questionnaire_response)
     resource["id"] = str(response.id)
-    resource["meta"] = _meta(response.updated_at)
+    resource["meta"] = _meta(response.updated_at, response.version)
     resource["questionnaire"] = canonical(instrument)
     resource["status"] = response.status
     resource["subject"] = {"reference": f"Patient/{response.client_id}"}
@@ -144,7 +145,7 @@ def task(
     resource: dict[str, Any] = {
         "resourceType": "Task",
         "id": str(assignment.id),
-        "meta": _meta(assignment.updated_at),
+        "meta": _meta(assignment.updated_at, assignment.version),
         "status": str(assignment.status),
         "intent": "order",
         "code": {"coding": [{"system": SDC_TEMP, "code": "complete-questionnaire"}]},

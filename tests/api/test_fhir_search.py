@@ -71,7 +71,13 @@ def test_metadata_lists_exactly_what_is_implemented(http):
         "based-on",
     }  # fmt: skip
     assert qr["searchInclude"] == ["QuestionnaireResponse:questionnaire"]
-    assert [i["code"] for i in resources["CarePlan"]["interaction"]] == ["read"]
+    assert [i["code"] for i in resources["CarePlan"]["interaction"]] == ["read", "vread"]
+    patient = resources["Patient"]
+    assert [i["code"] for i in patient["interaction"]] == [
+        "read", "vread", "update", "create", "search-type"
+    ]  # fmt: skip
+    assert (patient["conditionalCreate"], patient["versioning"]) == (True, "versioned-update")
+    assert not resources["Task"]["conditionalCreate"]
 
 
 def test_read_each_resource_type(integrator, practice):
