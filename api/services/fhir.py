@@ -112,7 +112,7 @@ def run(session: Session, search: Search) -> Page:
     ).all()
     more = len(rows) > search.count
     rows = rows[: search.count]
-    matches, includes = _resources(session, search, rows)
+    matches, includes = resources_of(session, search, rows)
     next_cursor = None
     if more and rows:
         last = rows[-1]
@@ -122,9 +122,11 @@ def run(session: Session, search: Search) -> Page:
     return Page(matches, includes, total, next_cursor)
 
 
-def _resources(
+def resources_of(
     session: Session, search: Search, rows: Sequence[Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The FHIR resources for rows of `fhir_search.filtered(search)`'s statement (each row
+    ending with its sort key), and those the search's `_include`s bring."""
     kind = search.resource_type
     includes: list[dict[str, Any]] = []
     if kind == "Patient":
