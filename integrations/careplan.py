@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from fhir.resources.R4B.careplan import CarePlan
@@ -23,6 +25,8 @@ from assessments.interventions import load_library
 from schemas.plan import ActivityPublic, PlanPublic, PlanStatus
 
 ACTIVITY_SYSTEM = "https://tandem.dev/fhir/CodeSystem/intervention"
+CATEGORY_SYSTEM = "https://tandem.dev/fhir/CodeSystem/plan-category"
+CATEGORY = {"system": CATEGORY_SYSTEM, "code": "couple-plan", "display": "Couple intervention plan"}
 _STATUS = {
     PlanStatus.DRAFT: "draft",
     PlanStatus.ACTIVE: "active",
@@ -36,8 +40,9 @@ _TIMING = {
 }
 
 
-def care_plan(plan: PlanPublic) -> dict[str, Any]:
-    """The plan version as a CarePlan (JSON), validated."""
+def care_plan(plan: PlanPublic, tasks: Sequence[uuid.UUID] = ()) -> dict[str, Any]:
+    """The plan version as a CarePlan (JSON), validated; `tasks` are the assignments its
+    approval made, each listed as an activity referring to its Task."""
     goals = [
         {
             "resourceType": "Goal",
@@ -63,7 +68,9 @@ def care_plan(plan: PlanPublic) -> dict[str, Any]:
         "period": {"start": plan.start.isoformat(), "end": plan.end.isoformat()},
         "created": plan.created_at.isoformat(),
         "goal": [{"reference": f"#{goal['id']}"} for goal in goals],
-        "activity": [_activity(activity, goal_ids, plan) for activity in plan.activities],
+        "category": [{"coding": [CATEGORY]}],
+        "activity": [_activity(activity, goal_ids, plan) for activity in plan.activities]
+        + [{"reference": {"reference": f"Task/{task}"}} for task in tasks],
     }
     if goals:
         resource["contained"] = goals

@@ -17,6 +17,7 @@ from api.errors import NotFound, TandemError
 from api.persistence import DbSession
 from api.persistence.connection import ClinicConnection
 from api.services import fhir, fhir_writes
+from api.services.instruments import SCORING_EXTENSION
 from integrations.fhir import FHIR_JSON
 from integrations.fhir.capability import capability_statement
 
@@ -234,6 +235,60 @@ def create_group(
 ) -> FHIRResponse:
     resource, created = fhir_writes.create_group(session, body, if_none_exist)
     return _resource(resource, request, 201 if created else 200, created)
+
+
+@router.post(
+    "/Questionnaire",
+    response_class=FHIRResponse,
+    status_code=201,
+    responses=_outcomes(400, 401, 403, 409, 422),
+    summary="Import an instrument: a Questionnaire with url and version (200 if held already)",
+    description="Responses are validated against the exact version they name. Tandem's "
+    f"scoring spec may ride along as the extension {SCORING_EXTENSION} (valueString: the "
+    "spec's JSON), for bands, cut-offs and reliable change.",
+)
+def import_questionnaire(
+    request: Request,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("Questionnaire.c"))],
+    body: Annotated[dict[str, Any], Body(description="a FHIR R4 Questionnaire")],
+) -> FHIRResponse:
+    resource, created = fhir_writes.import_questionnaire(session, body)
+    return _resource(resource, request, 201 if created else 200, created)
+
+
+_VALIDATE = Body(
+    description="the QuestionnaireResponse, or a Parameters with it as `resource`",
+)
+
+
+@router.post(
+    "/QuestionnaireResponse/$validate",
+    response_class=FHIRResponse,
+    responses=_outcomes(400, 401, 403),
+    summary="Check a QuestionnaireResponse without recording it: an OperationOutcome",
+)
+def validate_questionnaire_response(
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("QuestionnaireResponse.r"))],
+    body: Annotated[dict[str, Any] | None, _VALIDATE] = None,
+) -> FHIRResponse:
+    return FHIRResponse(fhir_writes.validate_response_resource(session, body))
+
+
+@router.post(
+    "/QuestionnaireResponse/{resource_id}/$validate",
+    response_class=FHIRResponse,
+    responses=_outcomes(400, 401, 403, 404),
+    summary="Check a stored (or a changed) QuestionnaireResponse again: an OperationOutcome",
+)
+def validate_stored_questionnaire_response(
+    resource_id: str,
+    session: DbSession,
+    _: Annotated[Principal, Depends(require("QuestionnaireResponse.r"))],
+    body: Annotated[dict[str, Any] | None, _VALIDATE] = None,
+) -> FHIRResponse:
+    return FHIRResponse(fhir_writes.validate_response_resource(session, body, resource_id))
 
 
 @router.post(

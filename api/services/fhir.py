@@ -29,7 +29,8 @@ from integrations.fhir.search import (
     Token,
     parse_search,
 )
-from schemas import ClientIdentifier, CoupleMember
+from schemas import Assignment, ClientIdentifier, CoupleMember
+from schemas.plan import PlanVersion
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,6 @@ def check_type(resource_type: str, interaction: str) -> None:
 def read(session: Session, resource_type: str, resource_id: str) -> dict[str, Any]:
     """One resource by its logical id, or NotFound (another clinic's ids are not found)."""
     check_type(resource_type, "read")
-    if resource_type == "CarePlan":
-        return _care_plan(session, resource_id)
     by_id = SEARCH_PARAMETERS[resource_type].parameters["_id"]
     search = Search(resource_type, clauses=(Clause(by_id, (Token(None, resource_id),)),), count=1)
     page = run(session, search)
@@ -164,17 +163,17 @@ def resources_of(
             answered = {row[1].id: row for row in rows}.values()
             includes = [resources.questionnaire_response(r, i, p) for _, r, i, p, _ in answered]
         return matches, includes
+    if kind == "CarePlan":
+        return [_care_plan_of(session, version) for _, version, _ in rows], includes
     assert kind == "Task"
     return [resources.task(a, i, response_id) for a, i, response_id, _ in rows], includes
 
 
-def _care_plan(session: Session, resource_id: str) -> dict[str, Any]:
-    try:
-        plan_id = uuid.UUID(resource_id)
-    except ValueError:
-        raise NotFound(f"no CarePlan/{resource_id}") from None
-    try:
-        version = plans.version_of(session, plan_id)
-    except NotFound:
-        raise NotFound(f"no CarePlan/{resource_id}") from None
-    return care_plan(plans.public(session, version))
+def _care_plan_of(session: Session, version: PlanVersion) -> dict[str, Any]:
+    """A plan's version as a CarePlan, its activities listing the Tasks its approval made."""
+    tasks = session.execute(
+        select(Assignment.id)
+        .where(Assignment.plan_id == version.plan_id, Assignment.plan_version == version.version)
+        .order_by(Assignment.created_at, Assignment.id)
+    ).scalars()
+    return care_plan(plans.public(session, version), list(tasks))

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.sql import type_coerce
 
+from integrations.careplan import CATEGORY, CATEGORY_SYSTEM
 from integrations.fhir.resources import SDC_TEMP
 from integrations.fhir.search import (
     SEARCH_PARAMETERS,
@@ -43,6 +44,7 @@ from schemas import (
     Score,
 )
 from schemas.base import UTCDateTime
+from schemas.plan import Plan, PlanStatus, PlanVersion
 
 Condition = Callable[[Value], ColumnElement[bool]]
 
@@ -175,6 +177,35 @@ def _scale(value: Value) -> ColumnElement[bool]:
     return and_(true(), *terms)
 
 
+def _partner_in_plan(value: Value) -> ColumnElement[bool]:
+    wanted = _is(CoupleMember.client_id)(value)
+    return exists(select(CoupleMember.id).where(CoupleMember.couple_id == Plan.couple_id, wanted))
+
+
+_PLAN_STATUS = {
+    "draft": PlanStatus.DRAFT,
+    "active": PlanStatus.ACTIVE,
+    "revoked": PlanStatus.SUPERSEDED,
+}
+
+
+def _plan_status(value: Value) -> ColumnElement[bool]:
+    """CarePlan statuses as Tandem's: a superseded version is revoked."""
+    assert isinstance(value, Token)
+    if value.system not in (None, "", "http://hl7.org/fhir/request-status"):
+        return false()
+    if value.code is None:
+        return true()
+    status = _PLAN_STATUS.get(value.code)
+    return false() if status is None else PlanVersion.status == status
+
+
+def _plan_category(value: Value) -> ColumnElement[bool]:
+    assert isinstance(value, Token)
+    matches = value.system in (None, CATEGORY_SYSTEM) and value.code in (None, CATEGORY["code"])
+    return true() if matches else false()
+
+
 def _task_code(value: Value) -> ColumnElement[bool]:
     assert isinstance(value, Token)
     matches = value.system in (None, SDC_TEMP) and value.code in (None, "complete-questionnaire")
@@ -295,8 +326,26 @@ TARGETS: dict[str, Target] = {
             "authored-on": _at(Assignment.created_at),
             "modified": _at(Assignment.updated_at),
             "based-on": _is(Assignment.plan_id),
+            "owner": _is(Assignment.client_id),
+            "focus": _is(Assignment.instrument_id),
         },
         sorts={"authored-on": Assignment.created_at, "modified": Assignment.updated_at},
+    ),
+    "CarePlan": Target(
+        statement=lambda: select(Plan, PlanVersion).join(
+            PlanVersion,
+            and_(PlanVersion.plan_id == Plan.id, PlanVersion.version == Plan.latest_version),
+        ),
+        id=Plan.id,
+        created=Plan.created_at,
+        last_updated=PlanVersion.updated_at,
+        conditions={
+            "subject": _is(Plan.couple_id),
+            "patient": _partner_in_plan,
+            "status": _plan_status,
+            "category": _plan_category,
+        },
+        sorts={},
     ),
 }
 

@@ -17,8 +17,9 @@ from urllib.parse import parse_qsl
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
-from sqlalchemy import bindparam, select
-from sqlmodel import Session
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlmodel import Session, select
 
 from api.errors import (
     BadRequest,
@@ -29,11 +30,17 @@ from api.errors import (
 )
 from api.persistence.connection import ClinicConnection
 from api.persistence.tenancy import CLINIC_PARAMETER, scoped
-from api.services import clients, fhir
+from api.services import clients, fhir, instruments
 from api.services.instruments import InstrumentKey
 from api.services.portal import answer_assignment
-from api.services.responses import Replaced, record_response
+from api.services.responses import (
+    Replaced,
+    check_answers,
+    record_response,
+    statement_problems,
+)
 from integrations.fhir import resources
+from integrations.fhir.outcome import Issue, operation_outcome, pointer_to_expression
 from integrations.fhir.search import SearchError, parse_search
 from schemas import Assignment, Instrument, InstrumentSource, Response, ResponseStatus
 from schemas.clinic import CoupleCreate, Identifier
@@ -209,12 +216,12 @@ _response = Response.__table__.c  # type: ignore[attr-defined]
 _clinic = bindparam(CLINIC_PARAMETER)
 
 _ASSIGNED = scoped(
-    select(_assignment.client_id).where(
+    core_select(_assignment.client_id).where(
         _assignment.clinic_id == _clinic, _assignment.id == bindparam("assignment_id")
     )
 )
 _BY_CANONICAL = scoped(
-    select(
+    core_select(
         _instrument.id.label("instrument_id"),
         _instrument.url,
         _instrument.version,
@@ -226,12 +233,12 @@ _BY_CANONICAL = scoped(
     )
 )
 _REPLACED = scoped(
-    select(_response.id, _response.client_id, _response.instrument_id, _response.status).where(
+    core_select(_response.id, _response.client_id, _response.instrument_id, _response.status).where(
         _response.clinic_id == _clinic, _response.id == bindparam("response_id")
     )
 )
 _RECORDED = scoped(
-    select(
+    core_select(
         _response.id,
         _response.client_id,
         _response.status,
@@ -367,3 +374,115 @@ async def _instrument_named(
             [FieldProblem("/questionnaire", "no such Questionnaire version here")],
         )
     return InstrumentKey(row.instrument_id, row.url, row.version, InstrumentSource(row.source))
+
+
+# Questionnaire import and $validate, on the request's session
+
+_ISSUE_TYPE = {
+    "required": "required",
+    "invalid-structure": "structure",
+    "invalid-resource-type": "structure",
+    "wrong-type": "structure",
+    "too-long": "too-long",
+    "questionnaire-mismatch": "business-rule",
+    "subject-mismatch": "business-rule",
+    "invalid-status": "business-rule",
+}
+PROBLEM_SYSTEM = "https://tandem.dev/fhir/CodeSystem/response-problem"
+
+
+def import_questionnaire(session: Session, body: Any) -> tuple[dict[str, Any], bool]:
+    """A clinic's own instrument (`instruments.import_instrument`), as the stored resource."""
+    parse_resource("Questionnaire", body)
+    row, created = instruments.import_instrument(session, body)
+    return fhir.read(session, "Questionnaire", str(row.id)), created
+
+
+def validate_response_resource(
+    session: Session, body: Any, resource_id: str | None = None
+) -> dict[str, Any]:
+    """`$validate`: every problem recording this QuestionnaireResponse would meet, as an
+    OperationOutcome (each issue placed by `expression`); nothing is written.
+
+    The body is the response, or a `Parameters` with it as `resource`; with
+    `resource_id` and no body, the stored response is checked again.
+    """
+    document = _to_validate(session, body, resource_id)
+    try:
+        parse_resource("QuestionnaireResponse", document)
+    except BadRequest as error:
+        return _outcome([(p.pointer or "", "structure", p.detail, p.code) for p in error.errors])
+    task_id = _reference_in(document, TASK_EXTENSION, "Task")
+    client_id: uuid.UUID | None = None
+    if task_id is not None:
+        assignment = session.get(Assignment, task_id)
+        if assignment is None:
+            return _outcome([("/extension", "not-found", f"no Task/{task_id} here", None)])
+        instrument = session.get(Instrument, assignment.instrument_id)
+        client_id = assignment.client_id
+    else:
+        canonical = str(document.get("questionnaire") or "")
+        url, _, version = canonical.partition("|")
+        instrument = session.exec(
+            select(Instrument).where(Instrument.url == url, Instrument.version == version)
+        ).first()
+        if instrument is None:
+            return _outcome(
+                [("/questionnaire", "not-found", f"no Questionnaire {canonical} here", None)]
+            )
+        try:
+            client_id = _subject(document)
+        except InvalidInput:
+            client_id = None
+    assert instrument is not None
+    replaced = None
+    replaces_id = _reference_in(document, REPLACES_EXTENSION, "QuestionnaireResponse")
+    if replaces_id is not None:
+        row = session.get(Response, replaces_id)
+        if row is not None:
+            replaced = Replaced(row.id, row.client_id, row.instrument_id, row.status)
+    definition = instruments.clinical_definition(session, InstrumentKey.of(instrument))
+    problems = statement_problems(document, client_id, instrument.id, replaced)
+    problems += check_answers(definition, document)[1]
+    return _outcome(
+        [(p.location, _ISSUE_TYPE.get(p.code, "invalid"), p.message, p.code) for p in problems],
+        f"the response is valid against {instrument.url}|{instrument.version}",
+    )
+
+
+def _to_validate(session: Session, body: Any, resource_id: str | None) -> dict[str, Any]:
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        found = [
+            p.get("resource")
+            for p in body.get("parameter") or []
+            if isinstance(p, dict) and p.get("name") == "resource"
+        ]
+        body = found[0] if found else None
+    if body is None and resource_id is not None:
+        row = session.get(Response, _uuid(resource_id, "QuestionnaireResponse"))
+        if row is None:
+            raise NotFound(f"no QuestionnaireResponse/{resource_id}")
+        return dict(row.questionnaire_response)
+    if not isinstance(body, dict):
+        raise BadRequest(
+            "send the QuestionnaireResponse, or a Parameters with it as resource",
+            [FieldProblem("/resourceType", "must be QuestionnaireResponse or Parameters")],
+        )
+    return body
+
+
+def _outcome(
+    problems: list[tuple[str, str, str, str | None]], valid: str = "the response is valid"
+) -> dict[str, Any]:
+    if not problems:
+        return operation_outcome([Issue(valid, "informational", "information")])
+    issues = []
+    for pointer, code, message, tandem_code in problems:
+        where = pointer_to_expression(pointer)
+        issue = Issue(message, code, "error", where or None)
+        issues.append((issue, tandem_code))
+    outcome = operation_outcome([issue for issue, _ in issues], "QuestionnaireResponse")
+    for entry, (_, tandem_code) in zip(outcome["issue"], issues, strict=True):
+        if tandem_code:
+            entry["details"] = {"coding": [{"system": PROBLEM_SYSTEM, "code": tandem_code}]}
+    return outcome

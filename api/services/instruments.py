@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, select
 
 import assessments
-from api.errors import NotFound
+from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.persistence.connection import ClinicConnection
 from api.persistence.tenancy import CLINIC_PARAMETER, across_clinics, acting_for, scoped
 from schemas import Clinic, Instrument, InstrumentSource
@@ -185,3 +187,94 @@ def _summary(session: Session, row: Instrument) -> InstrumentSummary:
             for scale in definition.scoring.scales
         ],
     )
+
+
+SCORING_EXTENSION = "https://tandem.dev/fhir/StructureDefinition/scoring-spec"
+
+
+def import_instrument(session: Session, questionnaire: dict[str, Any]) -> tuple[Instrument, bool]:
+    """A clinic's own instrument from a FHIR Questionnaire: stored now (True), or the same
+    one already held (False).
+
+    `url` and `version` are required: responses name the exact version they
+    answer. The same `url|version` with other content is refused (409): a
+    version never changes once responses may point at it. Tandem's scoring
+    spec (bands, cut-offs, SD and reliability) may ride along as the
+    extension `SCORING_EXTENSION` (its valueString holds the spec's JSON);
+    without it the instrument has no Tandem scales.
+    """
+    document = {k: v for k, v in questionnaire.items() if k not in ("id", "meta")}
+    url, version = document.get("url"), document.get("version")
+    problems = [
+        FieldProblem(f"/{name}", f"an imported Questionnaire needs its {name}")
+        for name, value in (("url", url), ("version", version))
+        if not isinstance(value, str) or not value
+    ]
+    if problems:
+        raise InvalidInput("name the instrument's canonical: url and version", problems)
+    spec = _spec_of(document)
+    slug = spec["instrument"]["slug"]
+    held = session.exec(
+        select(Instrument).where(Instrument.url == url, Instrument.version == version)
+    ).first()
+    if held is not None:
+        if held.questionnaire == document and (held.scoring or None) == spec:
+            return held, False
+        raise Conflict(
+            f"this clinic already holds {url}|{version} with other content; "
+            "a changed instrument is a new version",
+            [FieldProblem("/version", "already used for other content")],
+        )
+    try:
+        definition = assessments.Instrument.from_documents(document, spec)
+    except assessments.InstrumentError as error:
+        raise InvalidInput(
+            "the Questionnaire cannot be used as an instrument",
+            [FieldProblem(None, defect, "invalid-instrument") for defect in error.defects],
+        ) from None
+    row = Instrument(
+        slug=slug,
+        url=url,
+        version=version,
+        title=definition.title[:255],
+        source=InstrumentSource.IMPORTED,
+        questionnaire=document,
+        scoring=spec,
+    )
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def _spec_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The Tandem scoring spec the Questionnaire carries, or an empty one (no scales)."""
+    name = str(document.get("name") or document["url"].rstrip("/").rsplit("/", 1)[-1])
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100] or "imported"
+    reference = {"slug": slug, "url": document["url"], "version": document["version"]}
+    for index, extension in enumerate(document.get("extension") or []):
+        if isinstance(extension, dict) and extension.get("url") == SCORING_EXTENSION:
+            try:
+                spec = json.loads(extension.get("valueString", ""))
+            except ValueError:
+                spec = None
+            if not isinstance(spec, dict):
+                raise InvalidInput(
+                    "the scoring-spec extension holds the spec as JSON in valueString",
+                    [FieldProblem(f"/extension/{index}/valueString", "not a JSON object")],
+                )
+            given = spec.get("instrument") or {}
+            if (given.get("url"), given.get("version")) not in (
+                (None, None),
+                (reference["url"], reference["version"]),
+            ):
+                raise InvalidInput(
+                    "the scoring spec names another instrument",
+                    [
+                        FieldProblem(
+                            f"/extension/{index}/valueString",
+                            "instrument must match url and version",
+                        )
+                    ],
+                )
+            return spec | {"instrument": {**reference, **given}}
+    return {"instrument": reference, "scales": []}

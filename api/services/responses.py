@@ -169,16 +169,9 @@ async def record_response(
         else questionnaire_response
     )
     problems = _recording_problems(document, client_id, instrument.id, replaces)
-
-    scored: assessments.ScoredResponse | None = None
+    scored, found = check_answers(definition, document)
+    problems.extend(found)
     status = document.get("status") if isinstance(document, dict) else None
-    if status in (ResponseStatus.COMPLETED, ResponseStatus.AMENDED):
-        try:
-            scored = assessments.score_response(definition, document)
-        except assessments.InvalidResponse as invalid:
-            problems.extend(invalid.problems)
-    else:
-        problems.extend(assessments.validate_response(definition.definition, document))
     authored = _authored(document, problems)
     if problems:
         raise InvalidInput(
@@ -260,6 +253,38 @@ async def record_response(
     )
 
 
+def check_answers(
+    definition: assessments.Instrument, document: Any
+) -> tuple[assessments.ScoredResponse | None, list[assessments.Problem]]:
+    """The answers checked against the instrument: scored when finished (completed or
+    amended), validated as far as they go otherwise; and every problem found.
+
+    Recording and `$validate` both come here, so they cannot disagree.
+    """
+    status = document.get("status") if isinstance(document, dict) else None
+    if status in (ResponseStatus.COMPLETED, ResponseStatus.AMENDED):
+        try:
+            return assessments.score_response(definition, document), []
+        except assessments.InvalidResponse as invalid:
+            return None, list(invalid.problems)
+    return None, list(assessments.validate_response(definition.definition, document))
+
+
+def statement_problems(
+    document: Any,
+    client_id: uuid.UUID | None,
+    instrument_id: uuid.UUID | None,
+    replaces: Replaced | None,
+) -> list[assessments.Problem]:
+    """What makes a response unrecordable whatever it answers: its shape, status, subject,
+    what it replaces, and authored time (the checks `record_response` makes besides the
+    answers themselves)."""
+    problems = _recording_problems(document, client_id, instrument_id, replaces)
+    if isinstance(document, dict):
+        _authored(document, problems)
+    return problems
+
+
 async def _deterioration(
     connection: ClinicConnection,
     definition: assessments.Instrument,
@@ -294,7 +319,10 @@ async def _deterioration(
 
 
 def _recording_problems(
-    document: Any, client_id: uuid.UUID, instrument_id: uuid.UUID, replaces: Replaced | None
+    document: Any,
+    client_id: uuid.UUID | None,
+    instrument_id: uuid.UUID | None,
+    replaces: Replaced | None,
 ) -> list[assessments.Problem]:
     if not isinstance(document, dict):
         return [assessments.Problem("invalid-structure", "", "the response must be a JSON object")]

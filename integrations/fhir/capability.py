@@ -12,13 +12,19 @@ FHIR_VERSION = "4.0.1"
 INTERACTIONS: dict[str, tuple[str, ...]] = {
     "Patient": ("read", "vread", "update", "create", "search-type"),
     "Group": ("read", "vread", "create", "search-type"),
-    "Questionnaire": ("read", "vread", "search-type"),
+    "Questionnaire": ("read", "vread", "create", "search-type"),
     "QuestionnaireResponse": ("read", "vread", "create", "search-type"),
     "Observation": ("read", "vread", "search-type"),
     "Task": ("read", "vread", "search-type"),
-    "CarePlan": ("read", "vread"),
+    "CarePlan": ("read", "vread", "search-type"),
 }
 CONDITIONAL_CREATE = frozenset({"Patient", "Group"})
+OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "QuestionnaireResponse": (
+        ("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),
+    ),
+}
+"""Operations on a resource type: (name, the canonical of its OperationDefinition)."""
 
 _PROFILES = {
     "Questionnaire": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire",
@@ -39,6 +45,10 @@ def capability_statement(version: str, base_url: str) -> dict[str, Any]:
             "conditionalUpdate": False,
             "conditionalDelete": "not-supported",
         }
+        if kind in OPERATIONS:
+            resource["operation"] = [
+                {"name": name, "definition": definition} for name, definition in OPERATIONS[kind]
+            ]
         if kind in _PROFILES:
             resource["supportedProfile"] = [_PROFILES[kind]]
         search = SEARCH_PARAMETERS.get(kind)

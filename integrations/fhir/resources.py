@@ -13,8 +13,8 @@ validated again on the way out (that is the hot path's cost, see the README).
   scale, in the instrument's own code system (its canonical URL); the band
   is the interpretation.
 - Task: an assignment, by the SDC convention for completing a questionnaire:
-  `code` complete-questionnaire, the Questionnaire canonical as input, the
-  completed response as output.
+  `code` complete-questionnaire, the Questionnaire canonical as input (and as
+  `focus`), the response as output; the client is `for` and `owner`.
 """
 
 from __future__ import annotations
@@ -150,6 +150,8 @@ def task(
         "intent": "order",
         "code": {"coding": [{"system": SDC_TEMP, "code": "complete-questionnaire"}]},
         "for": {"reference": f"Patient/{assignment.client_id}"},
+        "owner": {"reference": f"Patient/{assignment.client_id}"},
+        "focus": {"reference": f"Questionnaire/{instrument.id}"},
         "authoredOn": assignment.created_at.isoformat(),
         "lastModified": assignment.updated_at.isoformat(),
         "input": [

@@ -126,6 +126,8 @@ SEARCH_PARAMETERS: dict[str, ResourceSearch] = {
         _params(
             Parameter("patient", "reference", "the client asked", _PATIENT),
             Parameter("subject", "reference", "the client asked (Task.for)", _PATIENT),
+            Parameter("owner", "reference", "who is to do it: the client", _PATIENT),
+            Parameter("focus", "reference", "the Questionnaire to fill in", ("Questionnaire",)),
             Parameter("status", "token", "requested | in-progress | completed | cancelled"),
             Parameter("code", "token", "what to do: complete-questionnaire"),
             Parameter("authored-on", "date", "when the assignment was made"),
@@ -135,6 +137,15 @@ SEARCH_PARAMETERS: dict[str, ResourceSearch] = {
             ),
         ),
         sorts=("authored-on", "modified"),
+    ),
+    "CarePlan": ResourceSearch(
+        _params(
+            Parameter("subject", "reference", "the couple the plan is for", ("Group",)),
+            Parameter("patient", "reference", "a partner in the couple", _PATIENT),
+            Parameter("status", "token", "draft | active | revoked (superseded)"),
+            Parameter("category", "token", "couple-plan (Tandem's plan category)"),
+        ),
+        sorts=(),
     ),
 }
 

@@ -71,7 +71,8 @@ def test_metadata_lists_exactly_what_is_implemented(http):
         "based-on",
     }  # fmt: skip
     assert qr["searchInclude"] == ["QuestionnaireResponse:questionnaire"]
-    assert [i["code"] for i in resources["CarePlan"]["interaction"]] == ["read", "vread"]
+    care_plan = [i["code"] for i in resources["CarePlan"]["interaction"]]
+    assert care_plan == ["read", "vread", "search-type"]
     patient = resources["Patient"]
     assert [i["code"] for i in patient["interaction"]] == [
         "read", "vread", "update", "create", "search-type"
@@ -337,8 +338,11 @@ def test_errors_are_operation_outcomes(http, integrator, engine, practice):
     unknown = integrator.get("/fhir/Medication/1")
     assert unknown.status_code == 404
     assert valid(unknown.json())["issue"][0]["code"] == "not-found"
-    no_search = integrator.get("/fhir/CarePlan")
-    assert no_search.status_code == 404
+    no_update = integrator.http.put(
+        f"/fhir/Group/{practice['couple']['id']}", json={}, headers=integrator.headers
+    )
+    assert no_update.status_code == 405
+    assert valid(no_update.json())["issue"][0]["code"] == "not-supported"
 
     nothing = integrator.get("/fhir/Patient/00000000-0000-4000-8000-000000000000")
     assert (nothing.status_code, valid(nothing.json())["issue"][0]["code"]) == (404, "not-found")
@@ -359,3 +363,31 @@ def test_another_clinics_rows_are_not_found(http, engine, practice):
     assert search_ids(other, "Observation", patient=robin) == []
     counted = bundle_of(other.get("/fhir/QuestionnaireResponse", params={"_summary": "count"}))
     assert counted["total"] == 0
+
+
+def test_care_plans_list_their_tasks(integrator, practice):
+    couple, robin, lee = practice["couple"]["id"], practice["robin"]["id"], practice["lee"]["id"]
+    plan = integrator.post(f"/v1/couples/{couple}/plans/draft").json()
+    draft = bundle_of(integrator.get("/fhir/CarePlan", params={"subject": f"Group/{couple}"}))
+    assert ids(draft) == [plan["id"]]
+    assert draft["entry"][0]["resource"]["status"] == "draft"
+    assert search_ids(integrator, "CarePlan", status="active") == []
+    approved = integrator.post(f"/v1/plans/{plan['id']}/approve")
+    assert approved.status_code == 200, approved.text
+    assert search_ids(integrator, "CarePlan", status="active", patient=robin) == [plan["id"]]
+    assert search_ids(integrator, "CarePlan", patient=lee) == []
+    assert search_ids(integrator, "CarePlan", category="couple-plan") == [plan["id"]]
+    assert search_ids(integrator, "CarePlan", category="other") == []
+    care_plan = valid(integrator.get(f"/fhir/CarePlan/{plan['id']}").json())
+    referred = [a["reference"]["reference"] for a in care_plan["activity"] if "reference" in a]
+    tasks = search_ids(
+        integrator, "Task", **{"based-on": f"CarePlan/{plan['id']}", "_count": "200"}
+    )
+    assert referred == [f"Task/{task}" for task in tasks] and len(tasks) > 2
+    # each Task names its client as owner and its Questionnaire as focus
+    task = valid(integrator.get(f"/fhir/{referred[0]}").json())
+    owner = task["owner"]["reference"].removeprefix("Patient/")
+    assert tasks[0] in search_ids(integrator, "Task", owner=owner, _count="200")
+    assert tasks[0] in search_ids(
+        integrator, "Task", focus=task["focus"]["reference"], _count="200"
+    )
