@@ -75,6 +75,12 @@ def _resource(
     return FHIRResponse(resource, status_code=status, headers=headers)
 
 
+def _condition(request: Request, if_none_exist: str | None) -> str | None:
+    """A conditional create's search: If-None-Exist, or (as fhirpy and some servers send
+    it) the query string of the POST."""
+    return if_none_exist or request.url.query or None
+
+
 def _is_strict(prefer: str | None) -> bool:
     return prefer is not None and "handling=strict" in prefer.replace(" ", "")
 
@@ -189,7 +195,7 @@ _RESPONSE = Body(
     response_class=FHIRResponse,
     status_code=201,
     responses=_outcomes(400, 401, 403, 409, 412, 422),
-    summary="Create a Patient (a client); conditional with If-None-Exist",
+    summary="Create a Patient (a client); conditional with If-None-Exist (or a query string)",
 )
 def create_patient(
     request: Request,
@@ -198,7 +204,9 @@ def create_patient(
     body: Annotated[dict[str, Any], _PATIENT],
     if_none_exist: Annotated[str | None, _IF_NONE_EXIST] = None,
 ) -> FHIRResponse:
-    resource, created = fhir_writes.create_patient(session, body, if_none_exist)
+    resource, created = fhir_writes.create_patient(
+        session, body, _condition(request, if_none_exist)
+    )
     return _resource(resource, request, 201 if created else 200, created)
 
 
@@ -224,7 +232,7 @@ def update_patient(
     response_class=FHIRResponse,
     status_code=201,
     responses=_outcomes(400, 401, 403, 409, 412, 422),
-    summary="Create a Group (a couple); conditional with If-None-Exist",
+    summary="Create a Group (a couple); conditional with If-None-Exist (or a query string)",
 )
 def create_group(
     request: Request,
@@ -233,7 +241,7 @@ def create_group(
     body: Annotated[dict[str, Any], _GROUP],
     if_none_exist: Annotated[str | None, _IF_NONE_EXIST] = None,
 ) -> FHIRResponse:
-    resource, created = fhir_writes.create_group(session, body, if_none_exist)
+    resource, created = fhir_writes.create_group(session, body, _condition(request, if_none_exist))
     return _resource(resource, request, 201 if created else 200, created)
 
 
