@@ -20,10 +20,12 @@ from assessments.catalogue import (
 from assessments.privacy import private_link_ids, redact_private
 from assessments.questionnaire import QuestionnaireDefinition
 from assessments.scoring import Flag, ScaleScore, ScoredResponse, raise_flags, score_response
+from assessments.sdc import CalculatedValue, SdcError, SdcResult, calculate_sdc, weight_of
 from assessments.spec import ScoringSpec
 from assessments.validation import InvalidResponse, Problem, validate_response
 
 __all__ = [
+    "CalculatedValue",
     "Flag",
     "Instrument",
     "InstrumentError",
@@ -33,7 +35,10 @@ __all__ = [
     "ScaleScore",
     "ScoredResponse",
     "ScoringSpec",
+    "SdcError",
+    "SdcResult",
     "builtin_instruments",
+    "calculate_sdc",
     "load_builtin",
     "private_link_ids",
     "raise_flags",
@@ -41,4 +46,5 @@ __all__ = [
     "score_response",
     "validate_response",
     "version_key",
+    "weight_of",
 ]
