@@ -14,8 +14,8 @@ from tests.databases import fresh_database
 
 TABLES = {
     "alembic_version", "alert", "assignment", "change_counter", "client", "client_identifier", "clinic", "couple",
-    "couple_member", "idempotency_record", "instrument", "integration", "plan", "plan_version", "portal_link",
-    "response", "score",
+    "couple_member", "export_job", "idempotency_record", "instrument", "integration", "plan", "plan_version",
+    "portal_link", "response", "score",
 }  # fmt: skip
 
 
