@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from schemas.base import ClinicOwned, PlainText, UTCDateTime, new_id, utcnow
+from schemas.base import ClinicOwned, JSONDocument, PlainText, UTCDateTime, new_id, utcnow
 
 
 class Clinic(SQLModel, table=True):
@@ -18,6 +18,11 @@ class Clinic(SQLModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Origins (https://pm.example) whose pages may frame the embedded couple report;
+    # none: no page may. Set with `tandem clinic origins`.
+    embed_origins: list[str] = Field(
+        default_factory=list, sa_type=JSONDocument, sa_column_kwargs={"server_default": "[]"}
+    )
 
 
 class ChangeCounter(ClinicOwned, table=True):
