@@ -19,7 +19,14 @@ from assessments.catalogue import (
 )
 from assessments.privacy import private_link_ids, redact_private
 from assessments.questionnaire import QuestionnaireDefinition
-from assessments.scoring import Flag, ScaleScore, ScoredResponse, raise_flags, score_response
+from assessments.scoring import (
+    Flag,
+    ScaleScore,
+    ScoredResponse,
+    check_partial,
+    raise_flags,
+    score_response,
+)
 from assessments.sdc import CalculatedValue, SdcError, SdcResult, calculate_sdc, weight_of
 from assessments.spec import ScoringSpec
 from assessments.validation import InvalidResponse, Problem, validate_response
@@ -39,6 +46,7 @@ __all__ = [
     "SdcResult",
     "builtin_instruments",
     "calculate_sdc",
+    "check_partial",
     "load_builtin",
     "private_link_ids",
     "raise_flags",

@@ -12,13 +12,14 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
 from pydantic import ValidationError
 
 from assessments.answers import plain_value
+from assessments.calculated import calculates
 from assessments.questionnaire import ItemDefinition, QuestionnaireDefinition, QuestionnaireError
 from assessments.scoring import Range, scale_ranges
 from assessments.spec import ScoringSpec
@@ -43,6 +44,11 @@ class Instrument:
     @property
     def url(self) -> str:
         return self.scoring.instrument.url
+
+    @cached_property
+    def calculates(self) -> bool:
+        """Whether the Questionnaire computes items itself (SDC calculatedExpression)."""
+        return calculates(self.questionnaire)
 
     @property
     def version(self) -> str:

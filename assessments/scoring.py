@@ -28,6 +28,7 @@ from math import ceil, floor
 from typing import TYPE_CHECKING, Any
 
 from assessments.answers import answers_by_link_id, plain_value, value_entry
+from assessments.calculated import calculated_scores, with_calculations
 from assessments.questionnaire import QuestionnaireDefinition, exact
 from assessments.spec import Scale, ScoringSpec
 from assessments.validation import WHOLE_STATUSES, InvalidResponse, Problem, validate_response
@@ -44,8 +45,8 @@ class ScaleScore:
     scale: str
     label: str
     value: float | None
-    min: float
-    max: float
+    min: float | None  # None: not known (a score an imported instrument calculates itself)
+    max: float | None
     band: str | None
     band_label: str | None
     interpretation: str | None
@@ -69,6 +70,8 @@ class ScoredResponse:
     instrument: str  # canonical url|version
     scores: tuple[ScaleScore, ...]
     flags: tuple[Flag, ...]
+    response: Any = None
+    """The response as scored: with Tandem's values in any calculated items."""
 
     def score(self, scale: str) -> ScaleScore:
         for score in self.scores:
@@ -82,7 +85,10 @@ def score_response(instrument: Instrument, response: Any) -> ScoredResponse:
 
     Raises `InvalidResponse` with every problem when the response is not a
     valid, whole (completed or amended) response to this exact instrument.
+    An instrument that calculates items itself (SDC) is validated and scored
+    with Tandem's values in those items (`assessments.calculated`).
     """
+    response, calculated, failure = with_calculations(instrument, response)
     problems = validate_response(instrument.definition, response)
     if not problems and response.get("status") not in WHOLE_STATUSES:
         problems.append(
@@ -91,11 +97,20 @@ def score_response(instrument: Instrument, response: Any) -> ScoredResponse:
     if problems:
         raise InvalidResponse(problems)
     answers = first_answers(response)
+    scores = list(_score_scales(instrument, item_values(instrument.definition, answers)))
     return ScoredResponse(
         instrument=instrument.canonical,
-        scores=tuple(_score_scales(instrument, item_values(instrument.definition, answers))),
+        scores=tuple(scores + calculated_scores(instrument, calculated, failure)),
         flags=_flags(instrument.scoring, answers),
+        response=response,
     )
+
+
+def check_partial(instrument: Instrument, response: Any) -> list[Problem]:
+    """Every problem of a response that need not be whole yet (in-progress), read with
+    Tandem's values in any calculated items, as scoring reads it."""
+    prepared, _, _ = with_calculations(instrument, response)
+    return validate_response(instrument.definition, prepared)
 
 
 def raise_flags(instrument: Instrument, response: dict[str, Any]) -> tuple[Flag, ...]:

@@ -100,8 +100,8 @@ class Score(ClinicOwned, table=True):
     scale: str = Field(max_length=64)
     label: str = Field(max_length=255)
     value: float | None = None
-    min: float
-    max: float
+    min: float | None = Field(default=None, description="None when not known (SDC-calculated)")
+    max: float | None = None
     band: str | None = Field(default=None, max_length=64)
     interpretation: str | None = Field(default=None, sa_type=Text)
     items_used: list[str] = Field(default_factory=list, sa_type=JSONDocument)
@@ -116,8 +116,10 @@ class ScorePublic(BaseModel):
     scale: str
     label: str
     value: float | None
-    min: float
-    max: float
+    min: float | None = Field(
+        description="None when not known: a score an imported instrument calculates itself (SDC)"
+    )
+    max: float | None
     band: str | None
     interpretation: str | None
     items_used: list[str]

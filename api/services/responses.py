@@ -180,6 +180,9 @@ async def record_response(
         )
 
     flags = scored.flags if scored else assessments.raise_flags(definition, document)
+    if scored is not None and scored.response is not document:
+        # An instrument that calculates items itself: keep Tandem's values, not the carried ones.
+        document = dict(scored.response)
     response_id = progress_id or uuid.uuid4()
     now = utcnow()
     document["id"] = str(response_id)
@@ -267,7 +270,7 @@ def check_answers(
             return assessments.score_response(definition, document), []
         except assessments.InvalidResponse as invalid:
             return None, list(invalid.problems)
-    return None, list(assessments.validate_response(definition.definition, document))
+    return None, assessments.check_partial(definition, document)
 
 
 def statement_problems(

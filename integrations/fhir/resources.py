@@ -10,8 +10,9 @@ validated again on the way out (that is the hot path's cost, see the README).
 - QuestionnaireResponse: the answers as stored, with the canonical
   (`url|version`) they answered, the client, and the plan they were homework of.
 - Observation: one scale score, `derivedFrom` the response; `code` is the
-  scale, in the instrument's own code system (its canonical URL); the band
-  is the interpretation.
+  scale, in the instrument's own code system (its canonical URL), after the
+  codes (LOINC, say) of the item an imported instrument calculates it in; the
+  band is the interpretation.
 - Task: an assignment, by the SDC convention for completing a questionnaire:
   `code` complete-questionnaire, the Questionnaire canonical as input (and as
   `focus`), the response as output; the client is `for` and `owner`.
@@ -108,13 +109,17 @@ def observation(score: Score, response: Response, instrument: Instrument) -> dic
             {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}
         ],
         "code": {
-            "coding": [{"system": instrument.url, "code": score.scale, "display": score.label}],
+            "coding": [
+                *_item_codes(instrument, score.scale),
+                {"system": instrument.url, "code": score.scale, "display": score.label},
+            ],
             "text": score.label,
         },
         "subject": {"reference": f"Patient/{score.client_id}"},
         "derivedFrom": [{"reference": f"QuestionnaireResponse/{score.response_id}"}],
-        "referenceRange": [{"low": {"value": score.min}, "high": {"value": score.max}}],
     }
+    if score.min is not None and score.max is not None:
+        resource["referenceRange"] = [{"low": {"value": score.min}, "high": {"value": score.max}}]
     if response.authored is not None:
         resource["effectiveDateTime"] = response.authored.isoformat()
     if score.value is None:
@@ -137,6 +142,28 @@ def observation(score: Score, response: Response, instrument: Instrument) -> dic
             interpretation["text"] = score.interpretation
         resource["interpretation"] = [interpretation]
     return resource
+
+
+def _item_codes(instrument: Instrument, link_id: str) -> list[dict[str, Any]]:
+    """The codes (LOINC, say) the Questionnaire gives the item a score was calculated in."""
+
+    def find(items: Any) -> dict[str, Any] | None:
+        for item in items or []:
+            if item.get("linkId") == link_id:
+                return item
+            found = find(item.get("item"))
+            if found is not None:
+                return found
+        return None
+
+    item = find((instrument.questionnaire or {}).get("item"))
+    if item is None:
+        return []
+    return [
+        {k: v for k, v in coding.items() if k in ("system", "code", "display")}
+        for coding in item.get("code") or []
+        if isinstance(coding, dict) and coding.get("system") and coding.get("code")
+    ]
 
 
 def task(

@@ -130,10 +130,42 @@ def test_responses_to_an_imported_instrument_are_scored(integrator, ordinals, to
         integrator.post("/fhir/QuestionnaireResponse", json=answers(ordinals, subject=subject))
     )
     scores = bundle_of(integrator.get("/fhir/Observation", params={"derived-from": recorded["id"]}))
-    [score] = [e["resource"] for e in scores["entry"]]
+    by_code = {e["resource"]["code"]["coding"][-1]["code"]: e["resource"] for e in scores["entry"]}
+    # Two scores: the Tandem spec's total (with its band), and the total the Questionnaire
+    # calculates itself (SDC: the weight() sum in item /44261-6), both the sum of the ordinals
+    assert set(by_code) == {"total", "/44261-6"}
+    score = by_code["total"]
     assert score["code"]["coding"][0]["system"] == URL
     assert score["valueQuantity"]["value"] == total
     assert score["interpretation"][0]["coding"][0]["code"] == f"total.{band_code}"
+    calculated = by_code["/44261-6"]
+    assert calculated["valueQuantity"]["value"] == total
+    assert calculated["code"]["coding"][0] == {
+        "system": LOINC, "code": "44261-6", "display": calculated["code"]["coding"][0]["display"]
+    }  # fmt: skip
+    assert "referenceRange" not in calculated  # SDC alone does not say the range
+
+
+def test_an_imported_instrument_scores_itself_and_carried_totals_are_not_trusted(integrator):
+    created(integrator.post("/fhir/Questionnaire", json=phq9(spec=None)))
+    client = created(integrator.post("/fhir/Patient", json=patient("PHQ-4")))
+    subject = {"reference": f"Patient/{client['id']}"}
+    document = answers([3, 2, 1, 0, 0, 0, 0, 0, 1], subject=subject)
+    document["item"].append({"linkId": "/44261-6", "answer": [{"valueDecimal": 27}]})  # forged
+    recorded = created(integrator.post("/fhir/QuestionnaireResponse", json=document))
+    # weight() of the answers: 3 + 2 + 1 + 0 + 0 + 0 + 0 + 0 + 1 = 7, not the 27 it carried
+    stored = {i["linkId"]: i for i in recorded["item"]}
+    assert stored["/44261-6"]["answer"] == [{"valueDecimal": 7}]
+    [score] = [
+        e["resource"]
+        for e in bundle_of(
+            integrator.get("/fhir/Observation", params={"derived-from": recorded["id"]})
+        )["entry"]
+    ]
+    assert score["valueQuantity"]["value"] == 7
+    assert score["code"]["coding"][0]["code"] == "44261-6"
+    loinc = bundle_of(integrator.get("/fhir/Observation", params={"code": f"{URL}|/44261-6"}))
+    assert loinc["total"] == 1
 
 
 def test_responses_are_held_to_the_version_they_name(integrator):
