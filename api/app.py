@@ -21,16 +21,21 @@ from api.problems import install_problem_handlers
 from api.routes import (
     alerts,
     assignments,
+    bulk_export,
+    charts,
     clients,
+    embed,
     fhir,
     health,
     instruments,
     oauth,
     plans,
     portal_api,
+    portal_pages,
     reports,
     responses,
 )
+from api.services.bulk_export import ExportWorker
 from api.services.maintenance import prepare_database
 from api.settings import Settings, get_settings
 
@@ -54,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url, background_checkpoints=settings.is_sqlite)
     checkpointer = Checkpointer(engine) if settings.is_sqlite else None
     async_engine = None if settings.is_sqlite else make_async_engine(settings.database_url)
+    export_worker = ExportWorker(engine, settings) if settings.export_worker else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,7 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # as the app: out of the collector's way, full collections stay short.
         gc.collect()
         gc.freeze()
+        if export_worker is not None:
+            export_worker.start()
         yield
+        if export_worker is not None:
+            export_worker.stop()
         if checkpointer is not None:
             checkpointer.stop()
         engine.dispose()
@@ -88,18 +98,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.write_engine = write_engine_of(engine)
     app.state.connection_binds = ConnectionBinds.of(engine, async_engine)
     app.state.checkpointer = checkpointer
+    app.state.export_worker = export_worker
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: ids and the access log cover every answer
     install_problem_handlers(app)
     # The hot routes first: a request is matched against the routes in this order.
     for module in (
         portal_api,
+        portal_pages,  # the client's pages; /portal/{token} matches one segment only
         responses,
         assignments,
         clients,
         reports,
         alerts,
         plans,
+        charts,
+        embed,
+        bulk_export,  # before fhir: /fhir/$export is no search, /fhir/Patient/$export no read
         fhir,
         instruments,
         oauth,

@@ -43,6 +43,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     clinic_create.add_argument("name")
     clinic_create.set_defaults(run=_clinic_create)
+    clinic_origins = clinic_commands.add_parser(
+        "origins",
+        help="the origins (https://pm.example) whose pages may frame the clinic's embedded "
+        "report: prints them, or sets them to the ORIGINs given; prints JSON",
+    )
+    clinic_origins.add_argument("clinic_id", metavar="CLINIC_ID")
+    clinic_origins.add_argument("origins", nargs="*", metavar="ORIGIN")
+    clinic_origins.add_argument(
+        "--none", action="store_true", help="remove every origin: no page may frame the report"
+    )
+    clinic_origins.set_defaults(run=_clinic_origins)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run Bulk Data exports (the same loop the server runs in a thread) until stopped",
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="run the exports waiting now, then exit"
+    )
+    worker.set_defaults(run=_worker)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.add_argument("--output", help="write to this file instead of standard output")
@@ -145,6 +165,92 @@ def _clinic_create(arguments: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _worker(arguments: argparse.Namespace) -> int:
+    import signal
+
+    from api.persistence import make_engine
+    from api.persistence.migrations import is_current
+    from api.services.bulk_export import ExportWorker
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    if not is_current(engine):
+        print(
+            "the database schema is not up to date: run `tandem db upgrade` first", file=sys.stderr
+        )
+        return 1
+    worker = ExportWorker(engine, settings)
+    if arguments.once:
+        worker.purge()
+        ran = 0
+        while worker.step():
+            ran += 1
+        print(f"{ran} export job(s) run", file=sys.stderr)
+        return 0
+
+    def stop(_signal: int, _frame: object) -> None:
+        # the loop ends after the batch under way, handing its job back to the queue;
+        # a second Ctrl-C interrupts at once
+        worker.stop(timeout=0)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"export worker {worker.name}: waiting for jobs (Ctrl-C stops)", file=sys.stderr)
+    worker.run()
+    engine.dispose()
+    return 0
+
+
+def _clinic_origins(arguments: argparse.Namespace) -> int:
+    import uuid
+
+    from api.errors import InvalidInput
+    from api.persistence import ClinicSession, make_engine, scope_to_clinic
+    from api.persistence.migrations import is_current
+    from api.services import embed
+    from api.services.maintenance import prepare_database
+    from schemas import Clinic
+
+    if arguments.none and arguments.origins:
+        print("give origins or --none, not both", file=sys.stderr)
+        return 2
+    try:
+        clinic_id = uuid.UUID(arguments.clinic_id)
+    except ValueError:
+        print(f"'{arguments.clinic_id}' is not a clinic id", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    if settings.migrate_on_start:
+        prepare_database(engine)
+    elif not is_current(engine):
+        print(
+            "the database schema is not up to date: run `tandem db upgrade` first", file=sys.stderr
+        )
+        return 1
+    try:
+        with ClinicSession(engine, expire_on_commit=False) as session:
+            scope_to_clinic(session, clinic_id)
+            if session.get(Clinic, clinic_id) is None:
+                print(f"no clinic {clinic_id}", file=sys.stderr)
+                return 1
+            if arguments.origins or arguments.none:
+                try:
+                    origins = embed.set_embed_origins(session, arguments.origins)
+                except InvalidInput as invalid:
+                    for problem in invalid.errors:
+                        print(problem.detail, file=sys.stderr)
+                    return 1
+                session.commit()
+            else:
+                origins = embed.embed_origins(session)
+    finally:
+        engine.dispose()
+    print(json.dumps({"clinic_id": str(clinic_id), "embed_origins": origins}, indent=2))
     return 0
 
 

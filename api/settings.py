@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     portal_link_days: int = Field(
         default=14, ge=1, le=365, description="days a portal link stays valid"
     )
+    report_link_minutes: int = Field(
+        default=10, ge=1, le=24 * 60, description="minutes a link to the embedded report lasts"
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="larger request bodies get 413"
     )
@@ -65,6 +68,41 @@ class Settings(BaseSettings):
         le=100,
         description="requests that may write running at once in a worker on PostgreSQL "
         "(the rest wait their turn); SQLite always runs one",
+    )
+    export_dir: str = Field(
+        default="./exports",
+        description="where Bulk Data export files are written (one directory per job); "
+        "storage every process that serves /fhir shares, if the worker runs elsewhere",
+    )
+    export_hours: int = Field(
+        default=24, ge=1, le=24 * 30, description="hours an export's files stay downloadable"
+    )
+    export_file_resources: int = Field(
+        default=100_000,
+        ge=1,
+        description="resources per export file; a type with more is split into several files",
+    )
+    export_worker: bool = Field(
+        default=True,
+        description="run the export worker inside the server (a background thread); turn it "
+        "off where `tandem worker` runs the exports instead",
+    )
+    portal_session_minutes: int = Field(
+        default=30,
+        ge=5,
+        le=24 * 60,
+        description="minutes a portal page session (the cookie a link is exchanged for) lasts "
+        "without a visit; each page seen extends it, and the link itself still decides",
+    )
+    portal_client_results: dict[str, list[str]] = Field(
+        default={"https://tandem.dev/fhir/Questionnaire/weekly-check-in": ["balance-rating"]},
+        description="the scales a client is shown of their own results after submitting, by "
+        "instrument url (JSON); scales that use a private item are never shown",
+    )
+    locale_dir: str | None = Field(
+        default=None,
+        description="a folder of the clinic's own translation catalogues "
+        "(<lang>/LC_MESSAGES/messages.po), offered alongside the shipped ones",
     )
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from schemas.alert import Alert, AlertStatus
 from schemas.assignment import Assignment, AssignmentStatus, PortalLink
 from schemas.base import ClinicOwned
 from schemas.clinic import ChangeCounter, Client, ClientIdentifier, Clinic, Couple, CoupleMember
+from schemas.export import ExportJob, ExportLevel, ExportStatus
 from schemas.instrument import Instrument, InstrumentSource
 from schemas.plan import Plan, PlanStatus, PlanVersion
 from schemas.response import Response, ResponseStatus, Score
@@ -25,6 +26,9 @@ __all__ = [
     "ClinicOwned",
     "Couple",
     "CoupleMember",
+    "ExportJob",
+    "ExportLevel",
+    "ExportStatus",
     "IdempotencyRecord",
     "Instrument",
     "InstrumentSource",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from integrations.fhir.ndjson import EXPORT_TYPES
+from integrations.fhir.ndjson import OPERATIONS as BULK_DATA
 from integrations.fhir.search import RESULT_PARAMETERS, SEARCH_PARAMETERS
 
 FHIR_VERSION = "4.0.1"
@@ -20,11 +22,18 @@ INTERACTIONS: dict[str, tuple[str, ...]] = {
 }
 CONDITIONAL_CREATE = frozenset({"Patient", "Group"})
 OPERATIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "Patient": (
+        ("export", BULK_DATA["patient-export"]),
+        ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
+    ),
+    "Group": (("export", BULK_DATA["group-export"]),),
     "QuestionnaireResponse": (
         ("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),
     ),
 }
 """Operations on a resource type: (name, the canonical of its OperationDefinition)."""
+SYSTEM_OPERATIONS: tuple[tuple[str, str], ...] = (("export", BULK_DATA["export"]),)
+"""Operations on the whole server (`[base]/$name`)."""
 
 _PROFILES = {
     "Questionnaire": "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire",
@@ -70,6 +79,7 @@ def capability_statement(version: str, base_url: str) -> dict[str, Any]:
         "date": "2026-11-28",
         "publisher": "Tandem",
         "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "software": {"name": "Tandem", "version": version},
         "implementation": {"description": "Tandem's FHIR R4 face", "url": base_url},
         "fhirVersion": FHIR_VERSION,
@@ -82,7 +92,11 @@ def capability_statement(version: str, base_url: str) -> dict[str, Any]:
                     "_summary=count and _include where listed; paging follows the Bundle's "
                     "next link. Unknown parameters are ignored and reported in an "
                     "OperationOutcome entry; send Prefer: handling=strict to refuse them. "
-                    f"Result parameters: {', '.join(sorted(RESULT_PARAMETERS - {'_cursor'}))}."
+                    f"Result parameters: {', '.join(sorted(RESULT_PARAMETERS - {'_cursor'}))}. "
+                    "Bulk Data $export (the clinic, Patient, Group/[id]) needs Prefer: "
+                    f"respond-async and takes _type ({', '.join(EXPORT_TYPES)}), _since and "
+                    "_outputFormat (ndjson); its status URL answers 202 with X-Progress, then "
+                    "the manifest. Patient/[id]/$everything takes _type and _since."
                 ),
                 "security": {
                     "service": [
@@ -100,6 +114,10 @@ def capability_statement(version: str, base_url: str) -> dict[str, Any]:
                     "system scopes (system/Patient.rs ...).",
                 },
                 "resource": resources,
+                "operation": [
+                    {"name": name, "definition": definition}
+                    for name, definition in SYSTEM_OPERATIONS
+                ],
             }
         ],
     }
