@@ -56,6 +56,7 @@ class Response(ClinicOwned, table=True):
         ForeignKeyConstraint(["clinic_id", "replaces_id"], ["response.clinic_id", "response.id"]),
         Index("ix_response_client_authored", "clinic_id", "client_id", "authored"),
         Index("ix_response_assignment", "clinic_id", "assignment_id"),
+        Index("ix_response_identifier", "clinic_id", "identifier_value", "identifier_system"),
         # An assignment has at most one in-progress response: saves continue it.
         Index(
             "uq_response_in_progress",
@@ -76,6 +77,10 @@ class Response(ClinicOwned, table=True):
     questionnaire_response: dict[str, Any] = Field(sa_type=JSONDocument)
     flags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDocument)
     replaces_id: uuid.UUID | None = None
+    identifier_system: str | None = Field(default=None, max_length=255)
+    identifier_value: str | None = Field(
+        default=None, max_length=255, description="the response's own identifier, for search"
+    )
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -296,6 +296,7 @@ TARGETS: dict[str, Target] = {
             "authored": _at(Response.authored),
             "status": _token(Response.status, "http://hl7.org/fhir/questionnaire-answers-status"),
             "based-on": _is(Assignment.plan_id),
+            "identifier": _identifier(Response.identifier_system, Response.identifier_value),
         },
         sorts={"authored": _authored},
     ),

@@ -93,6 +93,8 @@ _CONTINUE_RESPONSE = scoped(
         questionnaire_response=bindparam("document"),
         flags=bindparam("new_flags"),
         replaces_id=bindparam("new_replaces"),
+        identifier_system=bindparam("new_identifier_system"),
+        identifier_value=bindparam("new_identifier_value"),
         updated_at=bindparam("now"),
         version=_response.version + 1,
     )
@@ -189,6 +191,7 @@ async def record_response(
     document["subject"] = {"reference": f"Patient/{client_id}"}
     document["authored"] = authored.isoformat()
     flag_rows = [asdict(flag) for flag in flags]
+    identifier = _identifier_of(document)
     if progress_id is None:
         row = {
             "id": response_id,
@@ -200,6 +203,8 @@ async def record_response(
             "questionnaire_response": document,
             "flags": flag_rows,
             "replaces_id": replaces.id if replaces else None,
+            "identifier_system": identifier[0],
+            "identifier_value": identifier[1],
             "created_at": now,
             "updated_at": now,
         }
@@ -216,6 +221,8 @@ async def record_response(
                 "document": document,
                 "new_flags": flag_rows,
                 "new_replaces": replaces.id if replaces else None,
+                "new_identifier_system": identifier[0],
+                "new_identifier_value": identifier[1],
                 "now": now,
             },
         )
@@ -319,6 +326,18 @@ async def _deterioration(
         and previous.get(score.scale) is not None
     ]
     return alert_rules.deterioration_alerts(str(response_id), changes)
+
+
+def _identifier_of(document: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The response's own business identifier (R4: one Identifier), kept for search."""
+    given = document.get("identifier")
+    if not isinstance(given, dict):
+        return None, None
+    system, value = given.get("system"), given.get("value")
+    return (
+        system if isinstance(system, str) and len(system) <= 255 else None,
+        value if isinstance(value, str) and len(value) <= 255 else None,
+    )
 
 
 def _recording_problems(

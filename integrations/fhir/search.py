@@ -99,6 +99,7 @@ SEARCH_PARAMETERS: dict[str, ResourceSearch] = {
             ),
             Parameter("authored", "date", "when the answers were given"),
             Parameter("status", "token", "in-progress | completed | amended"),
+            Parameter("identifier", "token", "the response's own identifier (system|value)"),
             Parameter(
                 "based-on", "reference", "the intervention plan it was homework of", ("CarePlan",)
             ),

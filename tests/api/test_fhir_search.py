@@ -68,7 +68,7 @@ def test_metadata_lists_exactly_what_is_implemented(http):
     qr = resources["QuestionnaireResponse"]
     assert {p["name"] for p in qr["searchParam"]} == {
         "_id", "_lastUpdated", "subject", "patient", "questionnaire", "authored", "status",
-        "based-on",
+        "based-on", "identifier",
     }  # fmt: skip
     assert qr["searchInclude"] == ["QuestionnaireResponse:questionnaire"]
     care_plan = [i["code"] for i in resources["CarePlan"]["interaction"]]

@@ -288,3 +288,22 @@ def test_writes_need_their_scopes(http, engine):
     assert "system/Patient.c" in issues[0]["diagnostics"]
     outcome(reader.post("/fhir/QuestionnaireResponse", json=answers(1)), 403)
     outcome(reader.post("/fhir/Task", json={"resourceType": "Task"}), 405)
+
+
+def test_a_response_is_found_by_its_own_identifier(integrator, robin):
+    subject = {"reference": f"Patient/{robin['id']}"}
+    paper = {"system": "https://pm.example/forms", "value": "PAPER-77"}
+    document = answers(3, subject=subject, questionnaire=f"{BALANCE}|1.0.0", identifier=paper)
+    recorded = created(integrator.post("/fhir/QuestionnaireResponse", json=document))
+    assert recorded["identifier"] == paper
+
+    def found(value: str) -> list[str]:
+        bundle = bundle_of(
+            integrator.get("/fhir/QuestionnaireResponse", params={"identifier": value})
+        )
+        return [e["resource"]["id"] for e in bundle.get("entry", [])]
+
+    assert found("https://pm.example/forms|PAPER-77") == [recorded["id"]]
+    assert found("PAPER-77") == [recorded["id"]]
+    assert found("https://other.example|PAPER-77") == []
+    assert found("PAPER-78") == []
