@@ -55,7 +55,9 @@ class Response(ClinicOwned, table=True):
         ),
         ForeignKeyConstraint(["clinic_id", "replaces_id"], ["response.clinic_id", "response.id"]),
         Index("ix_response_client_authored", "clinic_id", "client_id", "authored"),
-        Index("ix_response_assignment", "clinic_id", "assignment_id"),
+        # With created_at, "the assignment's latest response" is one index step; without it
+        # SQLite walked ix_response_created (the export's) instead, a scan per assignment.
+        Index("ix_response_assignment", "clinic_id", "assignment_id", "created_at"),
         Index("ix_response_identifier", "clinic_id", "identifier_value", "identifier_system"),
         # An assignment has at most one in-progress response: saves continue it.
         Index(
