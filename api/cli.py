@@ -7,8 +7,12 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from api.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,20 +141,32 @@ def _db_revision(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _clinic_create(arguments: argparse.Namespace) -> int:
-    from api.persistence import ClinicSession, make_engine
+def _database(migrate: bool = True) -> Engine | None:
+    """The configured database's engine, its schema current (migrated first where the
+    settings allow it and `migrate` does), or None after saying why on stderr."""
+    from api.persistence import make_engine
     from api.persistence.migrations import is_current
-    from api.services.clinics import open_clinic
     from api.services.maintenance import prepare_database
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    if settings.migrate_on_start:
+    if migrate and settings.migrate_on_start:
         prepare_database(engine)
     elif not is_current(engine):
         print(
             "the database schema is not up to date: run `tandem db upgrade` first", file=sys.stderr
         )
+        engine.dispose()
+        return None
+    return engine
+
+
+def _clinic_create(arguments: argparse.Namespace) -> int:
+    from api.persistence import ClinicSession
+    from api.services.clinics import open_clinic
+
+    engine = _database()
+    if engine is None:
         return 1
     with ClinicSession(engine, expire_on_commit=False) as session:
         clinic, integration, secret = open_clinic(session, arguments.name)
@@ -171,16 +187,11 @@ def _clinic_create(arguments: argparse.Namespace) -> int:
 def _worker(arguments: argparse.Namespace) -> int:
     import signal
 
-    from api.persistence import make_engine
-    from api.persistence.migrations import is_current
     from api.services.bulk_export import ExportWorker
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    if not is_current(engine):
-        print(
-            "the database schema is not up to date: run `tandem db upgrade` first", file=sys.stderr
-        )
+    engine = _database(migrate=False)
+    if engine is None:
         return 1
     worker = ExportWorker(engine, settings)
     if arguments.once:
@@ -209,10 +220,8 @@ def _clinic_origins(arguments: argparse.Namespace) -> int:
     import uuid
 
     from api.errors import InvalidInput
-    from api.persistence import ClinicSession, make_engine, scope_to_clinic
-    from api.persistence.migrations import is_current
+    from api.persistence import ClinicSession, scope_to_clinic
     from api.services import embed
-    from api.services.maintenance import prepare_database
     from schemas import Clinic
 
     if arguments.none and arguments.origins:
@@ -223,14 +232,8 @@ def _clinic_origins(arguments: argparse.Namespace) -> int:
     except ValueError:
         print(f"'{arguments.clinic_id}' is not a clinic id", file=sys.stderr)
         return 2
-    settings = get_settings()
-    engine = make_engine(settings.database_url)
-    if settings.migrate_on_start:
-        prepare_database(engine)
-    elif not is_current(engine):
-        print(
-            "the database schema is not up to date: run `tandem db upgrade` first", file=sys.stderr
-        )
+    engine = _database()
+    if engine is None:
         return 1
     try:
         with ClinicSession(engine, expire_on_commit=False) as session:

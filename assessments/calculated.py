@@ -19,7 +19,7 @@ import copy
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from assessments.sdc import CalculatedValue, SdcError, calculate_sdc
+from assessments.sdc import CALCULATED_EXPRESSION, CalculatedValue, SdcError, calculate_sdc
 
 if TYPE_CHECKING:
     from assessments.catalogue import Instrument
@@ -37,9 +37,23 @@ _VALUE_KEY = {
 }
 
 
-def calculates(questionnaire: dict[str, Any]) -> bool:
-    """Whether any item of the Questionnaire is calculated (a calculatedExpression)."""
-    return "sdc-questionnaire-calculatedExpression" in str(questionnaire.get("item", ""))
+def calculated_link_ids(questionnaire: dict[str, Any]) -> frozenset[str]:
+    """The linkIds of the items the Questionnaire calculates (a calculatedExpression)."""
+    found: set[str] = set()
+
+    def walk(items: Any) -> None:
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict):
+                continue
+            extensions = item.get("extension")
+            if isinstance(extensions, list) and any(
+                isinstance(e, dict) and e.get("url") == CALCULATED_EXPRESSION for e in extensions
+            ):
+                found.add(str(item.get("linkId")))
+            walk(item.get("item"))
+
+    walk(questionnaire.get("item"))
+    return frozenset(found)
 
 
 def with_calculations(
@@ -47,7 +61,7 @@ def with_calculations(
 ) -> tuple[Any, tuple[CalculatedValue, ...], str | None]:
     """The response with Tandem's values in its calculated items, those values, and why
     there are none when the calculation failed (a broken or overlong expression)."""
-    if not isinstance(response, dict) or not instrument.calculates:
+    if not isinstance(response, dict) or not instrument.calculated_items:
         return response, (), None
     try:
         result = calculate_sdc(instrument.questionnaire, response)
@@ -73,24 +87,26 @@ def with_calculations(
 def calculated_scores(
     instrument: Instrument, calculated: tuple[CalculatedValue, ...], failure: str | None
 ) -> list[ScaleScore]:
-    """One score per calculated numeric item (first instance), or unscored with the reason."""
+    """One score per calculated numeric item (its first instance) that the Tandem spec does
+    not score itself; unscored, with the reason, where there is no value."""
     from assessments.scoring import ScaleScore
 
-    scores: list[ScaleScore] = []
-    seen: set[str] = set()
-    spec_scales = {scale.code for scale in instrument.scoring.scales}
+    first: dict[str, CalculatedValue] = {}
     for value in calculated:
-        definition = instrument.definition.by_link_id.get(value.link_id)
+        first.setdefault(value.link_id, value)
+    spec_scales = {scale.code for scale in instrument.scoring.scales}
+    scores = []
+    for link_id in sorted(instrument.calculated_items - spec_scales):
+        definition = instrument.definition.by_link_id.get(link_id)
         if definition is None or definition.type not in ("decimal", "integer"):
             continue
-        if value.link_id in seen or value.link_id in spec_scales:
-            continue
-        seen.add(value.link_id)
-        number = value.value
+        found = first.get(link_id)
+        number = None if found is None else found.value
+        reason = failure or "the instrument's calculation gave no value (not enough answered)"
         scores.append(
             ScaleScore(
-                scale=value.link_id,
-                label=definition.text or value.link_id,
+                scale=link_id,
+                label=definition.text or link_id,
                 value=None if number is None else float(Decimal(number)),
                 min=None,
                 max=None,
@@ -98,28 +114,9 @@ def calculated_scores(
                 band_label=None,
                 interpretation=None,
                 items_used=(),
-                unscored_reason=None
-                if number is not None
-                else "the instrument's calculation gave no value (not enough answered)",
+                unscored_reason=None if number is not None else reason,
             )
         )
-    if failure is not None:
-        scores += [
-            ScaleScore(
-                scale=item.link_id,
-                label=item.text or item.link_id,
-                value=None,
-                min=None,
-                max=None,
-                band=None,
-                band_label=None,
-                interpretation=None,
-                items_used=(),
-                unscored_reason=failure,
-            )
-            for item in instrument.definition.by_link_id.values()
-            if item.type in ("decimal", "integer") and item.link_id in _calculated_ids(instrument)
-        ]
     return scores
 
 
@@ -151,16 +148,3 @@ def _at(document: dict[str, Any], pointer: str) -> Any:
         else:
             return None
     return node
-
-
-def _calculated_ids(instrument: Instrument) -> set[str]:
-    found: set[str] = set()
-
-    def walk(items: Any) -> None:
-        for item in items or []:
-            if "sdc-questionnaire-calculatedExpression" in str(item.get("extension", "")):
-                found.add(item.get("linkId"))
-            walk(item.get("item"))
-
-    walk(instrument.questionnaire.get("item"))
-    return found

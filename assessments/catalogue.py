@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from assessments.answers import plain_value
-from assessments.calculated import calculates
+from assessments.calculated import calculated_link_ids
 from assessments.questionnaire import ItemDefinition, QuestionnaireDefinition, QuestionnaireError
 from assessments.scoring import Range, scale_ranges
 from assessments.spec import ScoringSpec
@@ -46,9 +46,9 @@ class Instrument:
         return self.scoring.instrument.url
 
     @cached_property
-    def calculates(self) -> bool:
-        """Whether the Questionnaire computes items itself (SDC calculatedExpression)."""
-        return calculates(self.questionnaire)
+    def calculated_items(self) -> frozenset[str]:
+        """The items the Questionnaire computes itself (SDC calculatedExpression)."""
+        return calculated_link_ids(self.questionnaire)
 
     @property
     def version(self) -> str:

@@ -75,7 +75,7 @@ from assessments.questionnaire import (
     QuestionnaireDefinition,
     codings_match,
 )
-from assessments.validation import _condition_holds, _Instance, _nearest_answers
+from assessments.validation import _Instance, enable_when_holds
 
 VARIABLE = "http://hl7.org/fhir/StructureDefinition/variable"
 SDC = "http://hl7.org/fhir/uv/sdc/StructureDefinition/"
@@ -1032,7 +1032,7 @@ class _Evaluation:
         enabled: bool,
     ) -> None:
         for definition in definitions:
-            here = enabled and _conditions_hold(definition, instance)
+            here = enabled and enable_when_holds(definition, instance)
             link_id = definition.link_id
             self.item_enabled[link_id] = self.item_enabled.get(link_id, False) or here
             mine = [node for node in nodes if node.definition is definition]
@@ -1078,16 +1078,6 @@ class _Evaluation:
             enabled=submitted.node_enabled.get(there, False) if there else False,
             pointer=there.pointer if there else None,
         )
-
-
-def _conditions_hold(definition: ItemDefinition, instance: _Instance) -> bool:
-    if not definition.enable_when:
-        return True
-    results = (
-        _condition_holds(condition, _nearest_answers(condition.question, instance))
-        for condition in definition.enable_when
-    )
-    return any(results) if definition.enable_behavior == "any" else all(results)
 
 
 # --- values --------------------------------------------------------------------------

@@ -238,7 +238,7 @@ class _Walker:
 
         for definition in definitions:
             found = occurrences.get(definition.link_id, [])
-            item_enabled = enabled and self.is_enabled(definition, instance)
+            item_enabled = enabled and enable_when_holds(definition, instance)
             if len(found) > 1 and not (definition.type == "group" and definition.repeats):
                 why = (
                     "does not repeat"
@@ -452,14 +452,18 @@ class _Walker:
                     link_id,
                 )
 
-    def is_enabled(self, definition: ItemDefinition, instance: _Instance) -> bool:
-        if not definition.enable_when:
-            return True
-        results = (
-            _condition_holds(condition, _nearest_answers(condition.question, instance))
-            for condition in definition.enable_when
-        )
-        return any(results) if definition.enable_behavior == "any" else all(results)
+
+def enable_when_holds(definition: ItemDefinition, instance: _Instance) -> bool:
+    """Whether the item's enableWhen conditions hold for this instance of it (answers
+    looked up nearest first, as FHIR says); an item without conditions is enabled.
+    Validation and the SDC calculation (`assessments.sdc`) both decide here."""
+    if not definition.enable_when:
+        return True
+    results = (
+        _condition_holds(condition, _nearest_answers(condition.question, instance))
+        for condition in definition.enable_when
+    )
+    return any(results) if definition.enable_behavior == "any" else all(results)
 
 
 def _nearest_answers(link_id: str, instance: _Instance | None) -> list[dict[str, Any]]:

@@ -96,9 +96,31 @@ def connection_for(permission: str) -> Callable[..., AsyncIterator[ClinicConnect
     return dependency
 
 
+async def authenticated(
+    request: Request,
+    session: DbSession,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> tokens.Principal:
+    """The caller (401 without a valid token), the session scoped to its clinic, for routes
+    whose scopes depend on what is asked (a Bulk Data export: its types); the service
+    checks those with `demand`."""
+    principal = _verified(request, credentials)
+    scope_to_clinic(session, principal.clinic_id)
+    return principal
+
+
 def _caller(
     request: Request, credentials: HTTPAuthorizationCredentials | None, permission: str
 ) -> tokens.Principal:
+    principal = _verified(request, credentials)
+    demand(principal, permission)
+    return principal
+
+
+def _verified(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tokens.Principal:
+    """The principal of a valid bearer token, or 401 saying what is wrong."""
     if credentials is None:
         raise Unauthorized(
             "send an access token: Authorization: Bearer <token> from POST /oauth/token",
@@ -113,7 +135,6 @@ def _caller(
         )
     except tokens.TokenError as error:
         raise Unauthorized(str(error), headers=_challenge("invalid_token")) from error
-    demand(principal, permission)
     return principal
 
 

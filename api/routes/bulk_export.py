@@ -17,14 +17,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from starlette.background import BackgroundTask
 
 from api.auth import tokens
-from api.auth.dependencies import _bearer, require
-from api.errors import BadRequest, FieldProblem, Unauthorized
-from api.persistence import DbSession, scope_to_clinic
-from api.routes.fhir import FHIRResponse
+from api.auth.dependencies import authenticated, require
+from api.errors import BadRequest, FieldProblem
+from api.persistence import DbSession
+from api.routes.fhir import FHIRResponse, fhir_base, outcomes
 from api.services import bulk_export
 from integrations.fhir import FHIR_JSON
 from integrations.fhir.ndjson import EXPORT_TYPES, NDJSON, ExportError, parameters_pairs
@@ -34,48 +33,7 @@ from schemas import ExportLevel
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 
-def _base(request: Request) -> str:
-    return request.app.state.settings.public_url.rstrip("/") + "/fhir"
-
-
-def _outcomes(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
-            "description": "an OperationOutcome saying what is wrong",
-            "content": {FHIR_JSON: {"schema": {"type": "object"}}},
-        }
-        for status in statuses
-    }
-
-
-async def token_holder(
-    request: Request,
-    session: DbSession,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> tokens.Principal:
-    """The caller (401 without a valid token), its session scoped to its clinic. Which
-    scopes it needs depends on the types exported: the service checks those."""
-    if credentials is None:
-        raise Unauthorized(
-            "send an access token: Authorization: Bearer <token> from POST /oauth/token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    settings = request.app.state.settings
-    try:
-        principal = tokens.verify(
-            credentials.credentials,
-            secret=settings.signing_key.get_secret_value(),
-            issuer=settings.public_url,
-        )
-    except tokens.TokenError as error:
-        raise Unauthorized(
-            str(error), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-        ) from error
-    scope_to_clinic(session, principal.clinic_id)
-    return principal
-
-
-Caller = Annotated[tokens.Principal, Depends(token_holder)]
+Caller = Annotated[tokens.Principal, Depends(authenticated)]
 
 _PREFER = Header(
     alias="Prefer",
@@ -87,7 +45,7 @@ _KICK_OFF = {
         "description": "queued: poll the status URL in Content-Location",
         "headers": {"Content-Location": {"description": "the status URL", "schema": {}}},
     },
-    **_outcomes(400, 401, 403, 404),
+    **outcomes(400, 401, 403, 404),
 }
 _PARAMETERS_DOC = (
     f" Parameters: `_type` (comma-separated: {', '.join(EXPORT_TYPES)}), "
@@ -133,7 +91,7 @@ Pairs = Annotated[list[tuple[str, str]], Depends(_body_pairs)]
 
 
 def _kicked_off(request: Request, job_id: Any) -> FHIRResponse:
-    status_url = f"{_base(request)}/$export-status/{job_id}"
+    status_url = f"{fhir_base(request)}/$export-status/{job_id}"
     outcome = operation_outcome(
         [Issue(f"export job {job_id} queued; poll {status_url}", "informational", "information")]
     )
@@ -283,12 +241,12 @@ def export_group_by_post(
     responses={
         200: {"description": "done: the manifest (application/json), with Expires"},
         202: {"description": "queued or running: X-Progress and Retry-After say how far"},
-        **_outcomes(401, 403, 404, 500),
+        **outcomes(401, 403, 404, 500),
     },
     summary="The status of an export: progress, or the manifest of its files",
 )
 def export_status(job_id: str, request: Request, session: DbSession, caller: Caller) -> Response:
-    state = bulk_export.status(session, caller, job_id, _base(request))
+    state = bulk_export.status(session, caller, job_id, fhir_base(request))
     if state.manifest is None:
         headers = {
             "X-Progress": state.progress or "",
@@ -303,7 +261,7 @@ def export_status(job_id: str, request: Request, session: DbSession, caller: Cal
     "/$export-status/{job_id}",
     response_class=FHIRResponse,
     status_code=202,
-    responses=_outcomes(401, 403, 404),
+    responses=outcomes(401, 403, 404),
     summary="Cancel an export (or drop a finished one's files): later requests get 404",
 )
 def cancel_export(
@@ -327,7 +285,7 @@ def cancel_export(
     response_class=FileResponse,
     responses={
         200: {"description": "the file", "content": {NDJSON: {"schema": {"type": "string"}}}},
-        **_outcomes(401, 403, 404),
+        **outcomes(401, 403, 404),
     },
     summary="One file of a finished export (ndjson: one resource per line)",
 )
@@ -343,7 +301,7 @@ def export_file(
 @router.get(
     "/Patient/{patient_id}/$everything",
     response_class=FHIRResponse,
-    responses=_outcomes(400, 401, 403, 404),
+    responses=outcomes(400, 401, 403, 404),
     summary="One client's record as a Bundle: Patient, couples, responses, scores, tasks, plans",
     description="`_type` (comma-separated) narrows the types, `_since` (an instant) keeps "
     "what changed after it. Needs `system/Patient.r` and `r` on every type included.",
@@ -355,4 +313,6 @@ def patient_everything(
     caller: Annotated[tokens.Principal, Depends(require("Patient.r"))],
 ) -> FHIRResponse:
     pairs = request.query_params.multi_items()
-    return FHIRResponse(bulk_export.everything(session, caller, patient_id, pairs, _base(request)))
+    return FHIRResponse(
+        bulk_export.everything(session, caller, patient_id, pairs, fhir_base(request))
+    )

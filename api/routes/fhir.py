@@ -28,7 +28,7 @@ class FHIRResponse(JSONResponse):
     media_type = FHIR_JSON
 
 
-def _outcomes(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def outcomes(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": "an OperationOutcome saying what is wrong",
@@ -38,7 +38,7 @@ def _outcomes(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _base(request: Request) -> str:
+def fhir_base(request: Request) -> str:
     return request.app.state.settings.public_url.rstrip("/") + "/fhir"
 
 
@@ -69,7 +69,7 @@ def _resource(
         headers["ETag"] = f'W/"{meta["versionId"]}"'
     if created:
         headers["Location"] = (
-            f"{_base(request)}/{resource['resourceType']}/{resource['id']}"
+            f"{fhir_base(request)}/{resource['resourceType']}/{resource['id']}"
             f"/_history/{meta.get('versionId', '1')}"
         )
     return FHIRResponse(resource, status_code=status, headers=headers)
@@ -91,7 +91,7 @@ def _is_strict(prefer: str | None) -> bool:
     summary="The CapabilityStatement: what this FHIR server does",
 )
 def metadata(request: Request) -> FHIRResponse:
-    return FHIRResponse(capability_statement(__version__, _base(request)))
+    return FHIRResponse(capability_statement(__version__, fhir_base(request)))
 
 
 async def _form_pairs(request: Request) -> list[tuple[str, str]]:
@@ -108,7 +108,7 @@ async def _form_pairs(request: Request) -> list[tuple[str, str]]:
 @router.get(
     "/{resource_type}",
     response_class=FHIRResponse,
-    responses=_outcomes(400, 401, 403, 404),
+    responses=outcomes(400, 401, 403, 404),
     summary="Search: a searchset Bundle, paged by its next link",
 )
 def search(
@@ -119,14 +119,14 @@ def search(
     prefer: Annotated[str | None, _STRICT] = None,
 ) -> FHIRResponse:
     pairs = request.query_params.multi_items()
-    bundle = fhir.search(session, resource_type, pairs, _is_strict(prefer), _base(request))
+    bundle = fhir.search(session, resource_type, pairs, _is_strict(prefer), fhir_base(request))
     return FHIRResponse(bundle)
 
 
 @router.post(
     "/{resource_type}/_search",
     response_class=FHIRResponse,
-    responses=_outcomes(400, 401, 403, 404),
+    responses=outcomes(400, 401, 403, 404),
     summary="Search with the parameters in a form body (same as GET)",
 )
 def search_by_post(
@@ -137,14 +137,14 @@ def search_by_post(
     pairs: Annotated[list[tuple[str, str]], Depends(_form_pairs)],
     prefer: Annotated[str | None, _STRICT] = None,
 ) -> FHIRResponse:
-    bundle = fhir.search(session, resource_type, pairs, _is_strict(prefer), _base(request))
+    bundle = fhir.search(session, resource_type, pairs, _is_strict(prefer), fhir_base(request))
     return FHIRResponse(bundle)
 
 
 @router.get(
     "/{resource_type}/{resource_id}",
     response_class=FHIRResponse,
-    responses=_outcomes(401, 403, 404),
+    responses=outcomes(401, 403, 404),
     summary="Read a resource by its id",
 )
 def read(
@@ -160,7 +160,7 @@ def read(
 @router.get(
     "/{resource_type}/{resource_id}/_history/{version_id}",
     response_class=FHIRResponse,
-    responses=_outcomes(401, 403, 404),
+    responses=outcomes(401, 403, 404),
     summary="Read one version of a resource (vread); only the current version is kept",
 )
 def vread(
@@ -194,7 +194,7 @@ _RESPONSE = Body(
     "/Patient",
     response_class=FHIRResponse,
     status_code=201,
-    responses=_outcomes(400, 401, 403, 409, 412, 422),
+    responses=outcomes(400, 401, 403, 409, 412, 422),
     summary="Create a Patient (a client); conditional with If-None-Exist (or a query string)",
 )
 def create_patient(
@@ -213,7 +213,7 @@ def create_patient(
 @router.put(
     "/Patient/{resource_id}",
     response_class=FHIRResponse,
-    responses=_outcomes(400, 401, 403, 404, 409, 412, 422),
+    responses=outcomes(400, 401, 403, 404, 409, 412, 422),
     summary="Update a Patient (name, birth date, identifiers); If-Match guards the version",
 )
 def update_patient(
@@ -231,7 +231,7 @@ def update_patient(
     "/Group",
     response_class=FHIRResponse,
     status_code=201,
-    responses=_outcomes(400, 401, 403, 409, 412, 422),
+    responses=outcomes(400, 401, 403, 409, 412, 422),
     summary="Create a Group (a couple); conditional with If-None-Exist (or a query string)",
 )
 def create_group(
@@ -249,7 +249,7 @@ def create_group(
     "/Questionnaire",
     response_class=FHIRResponse,
     status_code=201,
-    responses=_outcomes(400, 401, 403, 409, 422),
+    responses=outcomes(400, 401, 403, 409, 422),
     summary="Import an instrument: a Questionnaire with url and version (200 if held already)",
     description="Responses are validated against the exact version they name. Tandem's "
     f"scoring spec may ride along as the extension {SCORING_EXTENSION} (valueString: the "
@@ -273,7 +273,7 @@ _VALIDATE = Body(
 @router.post(
     "/QuestionnaireResponse/$validate",
     response_class=FHIRResponse,
-    responses=_outcomes(400, 401, 403),
+    responses=outcomes(400, 401, 403),
     summary="Check a QuestionnaireResponse without recording it: an OperationOutcome",
 )
 def validate_questionnaire_response(
@@ -287,7 +287,7 @@ def validate_questionnaire_response(
 @router.post(
     "/QuestionnaireResponse/{resource_id}/$validate",
     response_class=FHIRResponse,
-    responses=_outcomes(400, 401, 403, 404),
+    responses=outcomes(400, 401, 403, 404),
     summary="Check a stored (or a changed) QuestionnaireResponse again: an OperationOutcome",
 )
 def validate_stored_questionnaire_response(
@@ -303,7 +303,7 @@ def validate_stored_questionnaire_response(
     "/QuestionnaireResponse",
     response_class=FHIRResponse,
     status_code=201,
-    responses=_outcomes(400, 401, 403, 409, 422),
+    responses=outcomes(400, 401, 403, 409, 422),
     summary="Record answers: validated and scored exactly as a portal submission",
 )
 async def create_questionnaire_response(

@@ -12,6 +12,7 @@ statements on a `ClinicConnection` (see `api.persistence.connection`).
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -206,6 +207,9 @@ def _own_statement(for_update: bool) -> Any:
             _instrument.url,
             _instrument.version,
             _instrument.source,
+            _assignment.due,
+            _assignment.note,
+            _instrument.title,
         )
         .select_from(_with_instrument)
         .where(
@@ -229,17 +233,15 @@ _PROGRESS = scoped(
 )
 
 
-async def _own(
+async def own_assignment(
     connection: ClinicConnection,
     client_id: uuid.UUID,
     assignment_id: uuid.UUID,
     for_update: bool = False,
-) -> _Own:
-    """The client's own live assignment with its instrument, and its in-progress response.
-
-    With `for_update`, the assignment is locked first and the in-progress
-    response read after, so a save that waited for another sees what it saved.
-    """
+) -> Any:
+    """The client's own live (not cancelled) assignment with its instrument, or NotFound:
+    another client's, their partner's included, is not found. The portal's JSON API and
+    its pages both read an assignment through here."""
     own = (
         await connection.execute(
             _OWN_LOCKED if for_update else _OWN,
@@ -248,6 +250,21 @@ async def _own(
     ).first()
     if own is None:
         raise NotFound(f"no assignment {assignment_id} for you")
+    return own
+
+
+async def _own(
+    connection: ClinicConnection,
+    client_id: uuid.UUID,
+    assignment_id: uuid.UUID,
+    for_update: bool = False,
+) -> _Own:
+    """`own_assignment`, and its in-progress response.
+
+    With `for_update`, the assignment is locked first and the in-progress
+    response read after, so a save that waited for another sees what it saved.
+    """
+    own = await own_assignment(connection, client_id, assignment_id, for_update)
     progress_id = (await connection.execute(_PROGRESS, {"assignment_id": own.id})).scalar()
     return _Own(*own, progress_id)
 
@@ -261,6 +278,9 @@ class _Own(NamedTuple):
     url: str
     version: str
     source: str
+    due: date | None
+    note: str | None
+    title: str
     progress_id: uuid.UUID | None
 
 

@@ -62,27 +62,6 @@ _with_instrument = Assignment.__table__.join(  # type: ignore[attr-defined]
     (_instrument.id == _assignment.instrument_id) & (_instrument.clinic_id == _clinic),
 )
 
-_ASSIGNMENT = scoped(
-    select(
-        _assignment.id,
-        _assignment.status,
-        _assignment.due,
-        _assignment.note,
-        _assignment.activity_id,
-        _instrument.id.label("instrument_id"),
-        _instrument.url,
-        _instrument.version,
-        _instrument.source,
-        _instrument.title,
-    )
-    .select_from(_with_instrument)
-    .where(
-        _assignment.clinic_id == _clinic,
-        _assignment.id == bindparam("assignment_id"),
-        _assignment.client_id == bindparam("client_id"),
-        _assignment.status != AssignmentStatus.CANCELLED.value,
-    )
-)
 _DONE = scoped(
     select(_assignment.id, _assignment.due, _assignment.activity_id, _instrument.title)
     .select_from(_with_instrument)
@@ -231,13 +210,7 @@ async def assigned(
     connection: ClinicConnection, visitor: PortalVisitor, assignment_id: uuid.UUID
 ) -> Assigned:
     """The client's own assignment, or NotFound (a partner's assignment is not found)."""
-    row = (
-        await connection.execute(
-            _ASSIGNMENT, {"assignment_id": assignment_id, "client_id": visitor.client_id}
-        )
-    ).first()
-    if row is None:
-        raise NotFound("no such assignment for you")
+    row = await portal.own_assignment(connection, visitor.client_id, assignment_id)
     return Assigned(
         id=row.id,
         status=AssignmentStatus(row.status),

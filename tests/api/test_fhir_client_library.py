@@ -3,54 +3,24 @@ HTTP against a real server: create, read, search with paging, conditional create
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import requests
-import uvicorn
 from fhirpy import SyncFHIRClient
 from fhirpy.base.exceptions import OperationOutcome
 
-from api.app import create_app
-from api.settings import Settings
 from tests.api.http import new_clinic
-from tests.api.test_readme_walk import free_port
+from tests.servers import live_tandem, live_token
 
 PM = "https://pm.example/clients"
 
 
 @pytest.fixture
-def fhir_base(database_url: str) -> Iterator[str]:
-    """A live Tandem on a free port (uvicorn in a thread), whose links name that port."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = Settings(database_url=database_url, auto_migrate=False, public_url=base)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def client(fhir_base: str, engine) -> SyncFHIRClient:
-    credentials = new_clinic(engine)
-    token = requests.post(
-        f"{fhir_base}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(credentials.client_id, credentials.client_secret),
-        timeout=10,
-    ).json()["access_token"]
-    return SyncFHIRClient(f"{fhir_base}/fhir", authorization=f"Bearer {token}")
+def client(database_url: str, engine) -> Iterator[SyncFHIRClient]:
+    """fhirpy's client for a live Tandem on a free port, with a token of a new clinic."""
+    with live_tandem(database_url) as base:
+        token = live_token(base, new_clinic(engine))
+        yield SyncFHIRClient(f"{base}/fhir", authorization=f"Bearer {token}")
 
 
 @pytest.mark.server

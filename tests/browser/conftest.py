@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 
-from api.app import create_app
-from api.settings import Settings
 from tests.api.http import new_clinic
-from tests.api.test_readme_walk import free_port
+from tests.servers import live_tandem, live_token
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,23 +65,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="session")
 def tandem(browser: Browser, database_url: str) -> Iterator[str]:
     """A live Tandem on a free port whose links name that port: its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        database_url=database_url, auto_migrate=False, public_url=base, export_worker=False
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive()
-        time.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_tandem(database_url, export_worker=False) as base:
+        yield base
 
 
 class Practice:
@@ -96,12 +76,7 @@ class Practice:
         self.base = base
         credentials = new_clinic(engine)
         self.clinic_id = credentials.clinic_id
-        token = requests.post(
-            f"{base}/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(credentials.client_id, credentials.client_secret),
-            timeout=10,
-        ).json()["access_token"]
+        token = live_token(base, credentials)
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
