@@ -30,6 +30,7 @@ from fastapi import Request
 from sqlalchemy import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from api.persistence import json_codec
 from api.persistence.engine import POOL, READ_ONLY, WRITE
 from api.persistence.session import SAFE_METHODS, taking_turns
 from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, TenancyError
@@ -91,7 +92,7 @@ _CLINIC_KEYS = (CLINIC_PARAMETER, "clinic_id")
 
 def make_async_engine(url: str) -> AsyncEngine:
     """The asyncio engine for PostgreSQL (the same URL: psycopg serves both)."""
-    return create_async_engine(url, hide_parameters=True, **POOL)
+    return create_async_engine(url, hide_parameters=True, **(POOL | json_codec.ENGINE_OPTIONS))
 
 
 @dataclass(frozen=True)

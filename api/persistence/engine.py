@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.persistence import json_codec
+
 logger = logging.getLogger("tandem.database")
 
 WRITE = "tandem_write"
@@ -34,14 +36,22 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **options: An
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "isolation_level": None}
         engine = create_engine(
-            url, hide_parameters=True, connect_args=connect_args, **(POOL | options)
+            url,
+            hide_parameters=True,
+            connect_args=connect_args,
+            **(POOL | json_codec.ENGINE_OPTIONS | options),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         if background_checkpoints:
             event.listen(engine, "connect", _no_checkpoints_on_commit)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, hide_parameters=True, pool_pre_ping=True, **(POOL | options))
+    return create_engine(
+        url,
+        hide_parameters=True,
+        pool_pre_ping=True,
+        **(POOL | json_codec.ENGINE_OPTIONS | options),
+    )
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
