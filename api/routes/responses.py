@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth.dependencies import connection_for, require
 from api.auth.tokens import Principal
@@ -16,6 +16,7 @@ from api.services import responses
 from schemas.response import ResponsePublic, ResultSeries, TrendReport
 
 router = APIRouter(prefix="/v1", tags=["results"])
+JSON = "application/json"
 
 
 @router.get(
@@ -29,8 +30,8 @@ async def read_response(
     connection: Annotated[
         ClinicConnection, Depends(connection_for("QuestionnaireResponse.r"), scope="function")
     ],
-) -> ResponsePublic:
-    return await responses.response_view(connection, response_id)
+) -> Response:
+    return Response(await responses.response_view(connection, response_id), media_type=JSON)
 
 
 @router.get(

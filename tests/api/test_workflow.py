@@ -94,3 +94,37 @@ def test_the_whole_walk(http, integrator, instrument, recipients):
             f"/v1/clients/{assignment['client_id']}/results", params={"instrument": instrument}
         ).json()
         assert [p["response_id"] for p in series["points"]] == [read["response_id"]]
+
+
+def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_document(
+    http, integrator
+):
+    """`GET /v1/responses/{id}` sends the stored QuestionnaireResponse as the database keeps
+    it, inside a `ResponsePublic` envelope written by pydantic: the body must be what the
+    model itself would write, field for field, and the document what was submitted."""
+    from schemas.response import ResponsePublic
+
+    robin = integrator.client("C-9", name="Robin")
+    (assignment,) = integrator.assign("balance-assessment", client_id=robin["id"])
+    document = completed("balance-assessment", 4)
+    # Text the encoder must carry through unchanged: non-ASCII, quotes, an escape.
+    document["item"][0]["text"] = 'Nähe \u2013 "wir" \\ zusammen \u2713'
+    client = PortalClient(http, assignment["portal_url"])
+    assert client.submit(assignment["id"], document).status_code == 200
+    response_id = integrator.get(f"/v1/assignments/{assignment['id']}").json()["response_id"]
+
+    answer = integrator.get(f"/v1/responses/{response_id}")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    model = ResponsePublic.model_validate_json(answer.content)
+    assert body == model.model_dump(mode="json")  # no field more, none fewer, same spellings
+    stored = body["questionnaire_response"]
+    assert stored["item"] == document["item"]
+    assert stored["id"] == response_id and stored["subject"] == {
+        "reference": f"Patient/{robin['id']}"
+    }
+    assert body["authored"].endswith("Z")  # pydantic's spelling of UTC, as every other route
+    # The six balance scales, in the scoring spec's order, each in ScorePublic's shape.
+    assert body["scores"][0]["scale"] == "closeness" and len(body["scores"]) == 6
+    assert integrator.get(f"/v1/responses/{robin['id']}").status_code == 404
