@@ -20,6 +20,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from assessments.answers import answers_by_link_id, value_entry
 from assessments.questionnaire import (
     EnableWhen,
@@ -98,7 +100,7 @@ def validate_response(
             )
         )
     _check_questionnaire_reference(definition, response.get("questionnaire"), problems)
-    if _MAYBE_CONTROL.search(json.dumps(response)):  # fast screen; the walk finds where
+    if _MAYBE_CONTROL.search(_as_json(response)):  # fast screen; the walk finds where
         problems.extend(_control_characters(response, ""))
 
     items = response.get("item", [])
@@ -113,8 +115,19 @@ def validate_response(
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# json.dumps writes those characters as \u0000-\u001f (tab, LF and CR as \t \n \r)
-_MAYBE_CONTROL = re.compile(r"\\u00[01][0-9a-fA-F]")
+# JSON writes those characters as \u0000-\u001f, but backspace and form feed as \b and \f
+# (and tab, LF and CR as \t \n \r). An escaped backslash before a b or f ("C:\\bin") passes
+# the screen too: the walk then finds nothing, which is right.
+_MAYBE_CONTROL = re.compile(r"\\(?:u00[01][0-9a-fA-F]|[bf])")
+
+
+def _as_json(value: Any) -> str:
+    """The response as JSON text, for the screen: orjson, or the json module for what
+    orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def _control_characters(value: Any, pointer: str) -> list[Problem]:

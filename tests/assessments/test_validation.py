@@ -13,8 +13,15 @@ from typing import Any
 import pytest
 
 from assessments import Problem, QuestionnaireDefinition, validate_response
+from assessments.catalogue import load_builtin
 from assessments.questionnaire import QuestionnaireError
-from tests.assessments.builders import BALANCE, CHECK_IN, balance_response, checkin_response
+from tests.assessments.builders import (
+    BALANCE,
+    CHECK_IN,
+    STATEMENTS,
+    balance_response,
+    checkin_response,
+)
 
 URL = "https://tests.tandem.dev/Questionnaire/kitchen-sink"
 MOODS = "https://tests.tandem.dev/CodeSystem/mood"
@@ -681,3 +688,22 @@ def test_a_malformed_questionnaire_is_refused_not_crashed_on(item, defect):
     with pytest.raises(QuestionnaireError) as raised:
         QuestionnaireDefinition.from_fhir({"resourceType": "Questionnaire", "item": [item]})
     assert raised.value.defects == [defect]
+
+
+@pytest.mark.parametrize("code", [c for c in range(0x20) if chr(c) not in "\t\n\r"])
+def test_every_control_character_but_tab_cr_and_lf_is_refused_wherever_it_hides(code):
+    """JSON spells backspace and form feed \\b and \\f, not \\u0008 and \\u000c: the fast
+    screen must catch those spellings too (it once let a backspace through)."""
+    definition = load_builtin("balance-assessment").definition
+    response = balance_response({lid: 3 for lid in STATEMENTS}, gap_now=2, gap_wanted=4)
+    response["item"][1]["text"] = f"x{chr(code)}y"
+    problems = validate_response(definition, response)
+    assert [(p.code, p.location) for p in problems] == [("invalid-text", "/item/1/text")]
+
+
+@pytest.mark.parametrize("text", ["tab\there", "two\r\nlines", "C:\\bin\\fonts", "\\u0001"])
+def test_tab_cr_lf_and_backslashes_that_only_look_like_escapes_are_accepted(text):
+    definition = load_builtin("balance-assessment").definition
+    response = balance_response({lid: 3 for lid in STATEMENTS}, gap_now=2, gap_wanted=4)
+    response["item"][0]["text"] = text
+    assert validate_response(definition, response) == []
