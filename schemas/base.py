@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -75,7 +77,30 @@ def utcnow() -> datetime:
 
 
 def new_id() -> uuid.UUID:
-    return uuid.uuid4()
+    """A new row id: a time-ordered UUID (RFC 9562 version 7).
+
+    74 of its bits are random, so ids still cannot be guessed or enumerated
+    (another clinic's ids answer 404, and probing them is hopeless); the first
+    48 are the time in milliseconds, so rows made one after another sit side
+    by side in every index on their id. With random (version 4) ids each new
+    response and score landed on a page of its own in each of those indexes,
+    and writing those pages out was most of a submission's commit (see the
+    README's performance section). The creation time an id shows is no secret:
+    every resource states it in `meta.lastUpdated` anyway.
+    """
+    milliseconds = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")  # 80 bits, of which 74 are used
+    return uuid.UUID(
+        int=(milliseconds & _48_BITS) << 80
+        | 0x7 << 76  # version 7
+        | (random >> 68) << 64  # rand_a: 12 bits
+        | 0b10 << 62  # the RFC 9562 variant
+        | random & _62_BITS  # rand_b
+    )
+
+
+_48_BITS = (1 << 48) - 1
+_62_BITS = (1 << 62) - 1
 
 
 class ClinicOwned(SQLModel):

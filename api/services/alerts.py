@@ -25,7 +25,7 @@ from assessments import alerts as rules
 from assessments.catalogue import load_builtin
 from schemas import Alert, AlertStatus, Assignment, AssignmentStatus, Instrument
 from schemas.alert import AlertPage, AlertPublic
-from schemas.base import utcnow
+from schemas.base import new_id, utcnow
 
 CHECK_IN = "weekly-check-in"
 OPEN = (AssignmentStatus.REQUESTED, AssignmentStatus.IN_PROGRESS)
@@ -52,7 +52,7 @@ async def raise_on_connection(
 
 def _row(alert: rules.Alert, client_id: uuid.UUID, couple_id: uuid.UUID | None) -> dict[str, Any]:
     return {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "client_id": client_id,
         "couple_id": couple_id,
         "rule": alert.rule,

@@ -33,7 +33,7 @@ from assessments import alerts as alert_rules
 from assessments.change import reliable_change
 from assessments.spec import Scale
 from schemas import Client, Instrument, Response, ResponseStatus, Score
-from schemas.base import JSONDocument, utcnow
+from schemas.base import JSONDocument, new_id, utcnow
 from schemas.instrument import InstrumentRef
 from schemas.response import (
     ChangePublic,
@@ -187,7 +187,7 @@ async def record_response(
     if scored is not None and scored.response is not document:
         # An instrument that calculates items itself: keep Tandem's values, not the carried ones.
         document = dict(scored.response)
-    response_id = progress_id or uuid.uuid4()
+    response_id = progress_id or new_id()
     now = utcnow()
     document["id"] = str(response_id)
     document["subject"] = {"reference": f"Patient/{client_id}"}
@@ -235,7 +235,7 @@ async def record_response(
             _INSERT_SCORES,
             [
                 {
-                    "id": uuid.uuid4(),
+                    "id": new_id(),
                     "response_id": response_id,
                     "client_id": client_id,
                     "scale": score.scale,
