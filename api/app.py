@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             export_worker.stop()
         if checkpointer is not None:
             checkpointer.stop()
+        if app.state.connection_binds.group is not None:
+            app.state.connection_binds.group.settle()
         engine.dispose()
         if async_engine is not None:
             await async_engine.dispose()

@@ -8,7 +8,8 @@ loop:
 - SQLite: the statements run inline. They take microseconds; a request that
   may write first takes its turn (`write_turn`), so no statement waits on
   SQLite's lock inside the loop, unless another process (a `tandem` command)
-  holds it, when the busy timeout applies.
+  holds it, when the busy timeout applies. Writers share commits
+  (`GroupCommit`).
 - PostgreSQL: the statements are awaited on an asyncio engine (psycopg's
   async connection), so many requests wait on the server at once.
 
@@ -19,9 +20,10 @@ fast (see the README's performance section); everything else keeps the
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from api.persistence import json_codec
 from api.persistence.engine import POOL, READ_ONLY, WRITE
-from api.persistence.session import SAFE_METHODS, taking_turns
+from api.persistence.session import SAFE_METHODS, WriteTurns, taking_turns, write_turns
 from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, TenancyError
 
 Parameters = dict[str, Any] | list[dict[str, Any]] | None
@@ -95,21 +97,156 @@ def make_async_engine(url: str) -> AsyncEngine:
     return create_async_engine(url, hide_parameters=True, **(POOL | json_codec.ENGINE_OPTIONS))
 
 
+class GroupCommit:
+    """SQLite: requests that write on clinic connections, one after another, share a commit.
+
+    A commit writes the transaction's pages to the write-ahead log, and on this
+    project's machine that costs more than all of a submission's statements
+    (see the README's performance section). So each writer, in its turn, runs
+    its statements inside a SAVEPOINT of one open transaction: a writer that
+    fails is rolled back to its savepoint alone, the others' work stays. The
+    commit runs once the event loop has run every request that was ready to
+    run when the first writer finished (a callback queued behind them), or at
+    once when `most` writers are in the group; never while a writer is inside
+    its savepoint. Every writer answers only after the commit that holds its
+    work has returned (or with that commit's error): no client hears of a write
+    that has not landed, as without the group.
+
+    A writer of another kind (an ORM session) commits the open group as it
+    takes its turn (`settle`, from `taking_turns`); a writer left waiting
+    `patience` seconds takes a turn and commits itself.
+    """
+
+    def __init__(self, engine: Engine, most: int = 32, patience: float = 0.05) -> None:
+        self._engine = engine
+        self._connection: Connection | None = None
+        self._members: list[asyncio.Future[None]] = []
+        self._writing = False  # a writer is inside its savepoint
+        self._queued = False  # a commit is queued on the event loop
+        self.most = most
+        self.patience = patience
+
+    @asynccontextmanager
+    async def member(self, turns: WriteTurns) -> AsyncIterator[ClinicConnection]:
+        """One writer's part: a clinic connection whose work commits with the group's."""
+        async with turns:
+            connection = self._open()
+            self._driver("SAVEPOINT tandem_writer")
+            self._writing = True
+            try:
+                yield ClinicConnection(connection)
+            except BaseException:
+                self._writing = False
+                self._driver("ROLLBACK TO tandem_writer", "RELEASE tandem_writer")
+                self._commit_soon()
+                raise
+            self._writing = False
+            self._driver("RELEASE tandem_writer")
+            committed = asyncio.get_running_loop().create_future()
+            self._members.append(committed)
+            self._commit_soon()
+        while not committed.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(committed), self.patience)
+            except TimeoutError:
+                async with turns:
+                    self.settle()
+        committed.result()
+
+    def settle(self) -> None:
+        """Commit the open group, if any, and tell its writers how it went."""
+        if self._connection is None:
+            return
+        connection, members = self._connection, self._members
+        self._connection, self._members = None, []
+        try:
+            connection.commit()
+        except Exception as error:
+            _tell(members, error)
+            _roll_back_quietly(connection)
+        else:
+            _tell(members, None)
+        finally:
+            connection.close()
+
+    def _open(self) -> Connection:
+        if self._connection is None:
+            connection = self._engine.connect()
+            connection.begin()  # BEGIN IMMEDIATE: the engine is the write engine
+            self._connection = connection
+        return self._connection
+
+    def _driver(self, *statements: str) -> None:
+        """Savepoints, straight to the driver (like BEGIN; see `engine._sqlite_begin`).
+        If one fails the transaction cannot be trusted: the whole group is rolled back."""
+        assert self._connection is not None
+        driver = self._connection.connection.driver_connection
+        try:
+            for statement in statements:
+                driver.execute(statement)  # type: ignore[union-attr]
+        except Exception as error:
+            connection, members = self._connection, self._members
+            self._connection, self._members = None, []
+            _tell(members, error)
+            _roll_back_quietly(connection)
+            connection.close()
+            raise
+
+    def _commit_soon(self) -> None:
+        if self._connection is None:
+            return
+        if len(self._members) >= self.most:
+            self.settle()
+        elif not self._queued:
+            self._queued = True
+            asyncio.get_running_loop().call_soon(self._queued_commit)
+
+    def _queued_commit(self) -> None:
+        self._queued = False
+        if not self._writing:  # else the writer queues it again when it leaves
+            self.settle()
+
+
+class GroupCommitFailed(RuntimeError):
+    """The commit a writer's work waited for failed: its work did not land."""
+
+
+def _tell(members: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for member in members:
+        if member.done():
+            continue
+        if error is None:
+            member.set_result(None)
+        else:
+            failed = GroupCommitFailed("the shared commit failed")
+            failed.__cause__ = error
+            member.set_exception(failed)
+
+
+def _roll_back_quietly(connection: Connection) -> None:
+    with suppress(Exception):  # the connection is closed next; SQLite drops the transaction
+        connection.rollback()
+
+
 @dataclass(frozen=True)
 class ConnectionBinds:
-    """Where a request's clinic connection comes from: one bind for reads, one for writes."""
+    """Where a request's clinic connection comes from: one bind for reads, one for writes,
+    and on SQLite the group commit writers share."""
 
     read: Engine | AsyncEngine
     write: Engine | AsyncEngine
+    group: GroupCommit | None = None
 
     @classmethod
     def of(cls, engine: Engine, async_engine: AsyncEngine | None) -> ConnectionBinds:
-        """SQLite: `engine` itself, run inline (writes begin IMMEDIATE). PostgreSQL:
+        """SQLite: `engine` itself, run inline (writes begin IMMEDIATE, in groups). PostgreSQL:
         `async_engine`. Reads run each statement in a transaction of its own."""
         if async_engine is None:  # SQLite's driver is in autocommit; Tandem issues BEGIN
+            write = engine.execution_options(**{WRITE: True})
             return cls(
                 read=engine.execution_options(**{READ_ONLY: True}),
-                write=engine.execution_options(**{WRITE: True}),
+                write=write,
+                group=GroupCommit(write),
             )
         return cls(
             read=async_engine.execution_options(isolation_level="AUTOCOMMIT"), write=async_engine
@@ -146,7 +283,8 @@ async def clinic_connection(bind: Engine | AsyncEngine) -> AsyncIterator[ClinicC
 async def request_connection(request: Request) -> AsyncIterator[ClinicConnection]:
     """The request's clinic connection, after its turn to write on SQLite (`taking_turns`).
 
-    On SQLite, a request that may write uses the write engine (BEGIN IMMEDIATE).
+    On SQLite, a request that may write uses the write engine (BEGIN IMMEDIATE)
+    and shares its commit with the writers around it (`GroupCommit`).
     A request that only reads runs each statement in a transaction of its own
     (no BEGIN and COMMIT to pay for): a read that needs one consistent view
     asks for it in one statement.
@@ -154,9 +292,15 @@ async def request_connection(request: Request) -> AsyncIterator[ClinicConnection
     commit happens before the response is sent.
     """
     binds = request.app.state.connection_binds
-    bind = binds.read if request.method in SAFE_METHODS else binds.write
-    async with taking_turns(request), clinic_connection(bind) as connection:
-        yield connection
+    if request.method in SAFE_METHODS:
+        async with clinic_connection(binds.read) as connection:
+            yield connection
+    elif binds.group is not None:
+        async with binds.group.member(write_turns(request.app.state)) as connection:
+            yield connection
+    else:
+        async with taking_turns(request), clinic_connection(binds.write) as connection:
+            yield connection
 
 
 @asynccontextmanager
@@ -166,6 +310,11 @@ async def writing_connection(
     """A write transaction of its own for `clinic_id`, in a turn to write, whatever the
     request's method: for a read that first brings derived rows up to date."""
     binds = request.app.state.connection_binds
+    if binds.group is not None:
+        async with binds.group.member(write_turns(request.app.state)) as connection:
+            connection.scope_to(clinic_id)
+            yield connection
+        return
     async with taking_turns(request, writes=True), clinic_connection(binds.write) as connection:
         connection.scope_to(clinic_id)
         yield connection

@@ -18,6 +18,33 @@ from api.persistence.tenancy import ClinicSession
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+class WriteTurns:
+    """The queue of requests that may write: `at_once` hold a turn, the rest wait as
+    coroutines, and `waiting` tells how many do (SQLite's group commit asks)."""
+
+    def __init__(self, at_once: int) -> None:
+        self._semaphore = asyncio.Semaphore(at_once)
+        self.waiting = 0
+
+    async def __aenter__(self) -> None:
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+
+    async def __aexit__(self, *_: object) -> None:
+        self._semaphore.release()
+
+
+def write_turns(state: Any) -> WriteTurns:
+    """The app's turns: one writer at a time on SQLite, `write_concurrency` on PostgreSQL."""
+    if getattr(state, "write_turns", None) is None:
+        settings = state.settings
+        state.write_turns = WriteTurns(1 if settings.is_sqlite else settings.write_concurrency)
+    return state.write_turns
+
+
 @asynccontextmanager
 async def taking_turns(request: Request, writes: bool | None = None) -> AsyncIterator[None]:
     """Requests that may write take turns, waiting as coroutines.
@@ -28,7 +55,9 @@ async def taking_turns(request: Request, writes: bool | None = None) -> AsyncIte
     SQLite has one writer at a time. Waiting for it inside worker threads
     would hold threads (and let SQLite's busy handler poll with sleeps); here
     writers queue on an asyncio semaphore of one instead, and each is woken
-    the moment the previous one has committed.
+    the moment the previous one has committed. A writer that takes its turn
+    here (an ORM session) first commits any group of clinic-connection writes
+    still open (`GroupCommit`), so it never waits on SQLite's lock.
 
     On PostgreSQL `write_concurrency` writers run at once (8 by default). Every
     change ends holding the clinic's change counter until its commit returns;
@@ -40,12 +69,10 @@ async def taking_turns(request: Request, writes: bool | None = None) -> AsyncIte
     if not (request.method not in SAFE_METHODS if writes is None else writes):
         yield
         return
-    if getattr(state, "write_turns", None) is None:
-        settings = state.settings
-        state.write_turns = asyncio.Semaphore(
-            1 if settings.is_sqlite else settings.write_concurrency
-        )
-    async with state.write_turns:
+    async with write_turns(state):
+        group = getattr(getattr(state, "connection_binds", None), "group", None)
+        if group is not None:
+            group.settle()
         yield
 
 
