@@ -9,6 +9,9 @@ def value_entry(element: Any, prefix: str = "value") -> tuple[str, Any] | None:
     """The single `<prefix>[x]` member of `element` as (key, value); None if not exactly one."""
     if not isinstance(element, dict):
         return None
+    if len(element) == 1:  # the usual answer: its value[x] and nothing else
+        ((key, value),) = element.items()
+        return (key, value) if key.startswith(prefix) and key != prefix else None
     entries = [(k, v) for k, v in element.items() if k.startswith(prefix) and k != prefix]
     return entries[0] if len(entries) == 1 else None
 

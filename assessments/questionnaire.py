@@ -140,7 +140,10 @@ class ItemDefinition:
             candidates = self._options_by_code.get(code, ()) if isinstance(code, str) else ()
         else:
             candidates = self.options
-        return next((o for o in candidates if o.matches(value_key, value)), None)
+        for option in candidates:
+            if option.matches(value_key, value):
+                return option
+        return None
 
     @cached_property
     def _options_by_code(self) -> dict[str, tuple[AnswerOption, ...]]:

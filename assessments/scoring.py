@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from math import ceil, floor
+from math import ceil
 from typing import TYPE_CHECKING, Any
 
 from assessments.answers import answers_by_link_id, plain_value, value_entry
@@ -151,11 +151,14 @@ def scale_ranges(spec: ScoringSpec, definition: QuestionnaireDefinition) -> dict
     return ranges
 
 
-def round_half_away(value: Fraction, decimals: int) -> Decimal:
-    """Round exactly, half away from zero (62.25 -> 62.3, -62.25 -> -62.3)."""
-    factor = 10**decimals
-    magnitude = floor(abs(value) * factor + Fraction(1, 2))
-    signed = -magnitude if value < 0 else magnitude
+def round_half_away(value: Fraction | int, decimals: int) -> Decimal:
+    """Round exactly, half away from zero (62.25 -> 62.3, -62.25 -> -62.3).
+
+    For value = n/d: floor(|n|/d x 10^decimals + 1/2) = (2|n| x 10^decimals + d) // 2d,
+    in whole numbers only (an int has numerator n and denominator 1)."""
+    numerator, denominator = value.numerator, value.denominator
+    magnitude = (2 * abs(numerator) * 10**decimals + denominator) // (2 * denominator)
+    signed = -magnitude if numerator < 0 else magnitude
     return Decimal(signed).scaleb(-decimals)
 
 
@@ -191,11 +194,11 @@ def _scale_range(
 
 def _score_scales(instrument: Instrument, values: Mapping[str, Exact]) -> Iterator[ScaleScore]:
     spec, definition, ranges = instrument.scoring, instrument.definition, instrument.ranges
-    exact: dict[str, Exact | None] = {}
+    computed: dict[str, Exact | None] = {}
     used: dict[str, tuple[str, ...]] = {}
     for scale in spec.scales:
-        value, items_used, reason = _compute(scale, definition, values, exact, used)
-        exact[scale.code] = value
+        value, items_used, reason = _compute(scale, definition, values, computed, used)
+        computed[scale.code] = value
         used[scale.code] = items_used
         low, high = ranges[scale.code]
         band = None
@@ -222,16 +225,16 @@ def _compute(
     scale: Scale,
     definition: QuestionnaireDefinition,
     values: Mapping[str, Exact],
-    exact: Mapping[str, Exact | None],
+    computed: Mapping[str, Exact | None],
     used: Mapping[str, tuple[str, ...]],
 ) -> tuple[Exact | None, tuple[str, ...], str | None]:
     """(exact value or None, items used, reason it is unscored)."""
     if scale.method == "scale-difference":
         a, b = scale.scales
-        missing = [code for code in (a, b) if exact[code] is None]
+        missing = [code for code in (a, b) if computed[code] is None]
         if missing:
             return None, (), f"needs {a} and {b}; {' and '.join(missing)} could not be scored"
-        return exact[a] - exact[b], used[a] + used[b], None  # type: ignore[operator]
+        return computed[a] - computed[b], used[a] + used[b], None  # type: ignore[operator]
 
     answered = tuple(link_id for link_id in scale.items if link_id in values)
     if scale.method in ("item", "difference"):
@@ -260,11 +263,14 @@ def _compute(
     )
     if scale.method == "sum":
         return Fraction(keyed_sum * total, len(answered)), answered, None
-    mean = Fraction(keyed_sum, len(answered))
-    if scale.rescale:
-        target_low, target_high = Fraction(scale.rescale[0]), Fraction(scale.rescale[1])
-        mean = target_low + (mean - low) / (high - low) * (target_high - target_low)
-    return mean, answered, None
+    count = len(answered)
+    if not scale.rescale:
+        return Fraction(keyed_sum, count), answered, None
+    # target_low + (sum / count - low) / (high - low) x (target_high - target_low), as one
+    # fraction: a single division, whole numbers throughout when the weights are whole.
+    target_low, target_high = exact(scale.rescale[0]), exact(scale.rescale[1])
+    share = Fraction((keyed_sum - count * low) * (target_high - target_low), count * (high - low))
+    return target_low + share, answered, None
 
 
 def _exact_range(definition: QuestionnaireDefinition, link_id: str) -> tuple[Exact, Exact]:
