@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from api.persistence import json_codec
 from api.persistence.engine import POOL, READ_ONLY, WRITE
+from api.persistence.prepared import Prepared
 from api.persistence.session import SAFE_METHODS, WriteTurns, taking_turns, write_turns
 from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, TenancyError
 
@@ -52,6 +53,7 @@ class ClinicConnection:
     def __init__(self, connection: Connection | AsyncConnection) -> None:
         self._connection = connection
         self._clinic_id: uuid.UUID | None = None
+        self._driver: Any = None  # psycopg's own connection, once a prepared statement needs it
 
     @property
     def clinic_id(self) -> uuid.UUID:
@@ -72,9 +74,32 @@ class ClinicConnection:
         if not isinstance(statement, Scoped) or not statement.checked:
             raise TenancyError("a clinic connection runs only statements checked by scoped()")
         bound = parameters if statement.across_clinics else self._confine(statement, parameters)
+        prepared = None if isinstance(bound, list) else self._prepared(statement)
         if isinstance(self._connection, AsyncConnection):
+            if prepared is not None:
+                if self._driver is None:
+                    self._driver = (await self._connection.get_raw_connection()).driver_connection
+                return await prepared.run_async(self._driver, bound or {})  # type: ignore[return-value,arg-type]
             return await self._connection.execute(statement.statement, bound)
+        if prepared is not None:
+            driver = self._connection.connection.driver_connection
+            return prepared.run(driver, bound or {})  # type: ignore[arg-type,return-value]
         return self._connection.execute(statement.statement, bound)
+
+    def _prepared(self, statement: Scoped) -> Prepared | None:
+        """The statement's `Prepared` form, from its second run on; else None."""
+        dialect = self._connection.dialect
+        known = statement.prepared.get(dialect.name)
+        if isinstance(known, Prepared):
+            return known
+        if known is None:  # its first run: SQLAlchemy runs it
+            statement.prepared[dialect.name] = _RAN_ONCE
+            return None
+        if known is _RAN_ONCE:
+            possible = Prepared.possible(statement.statement, dialect)
+            known = Prepared(statement.statement, dialect) if possible else _NOT_PREPARED
+            statement.prepared[dialect.name] = known
+        return known if isinstance(known, Prepared) else None
 
     def _confine(self, statement: Scoped, parameters: Parameters) -> Parameters:
         clinic_id = self.clinic_id
@@ -90,6 +115,7 @@ class ClinicConnection:
 
 
 _CLINIC_KEYS = (CLINIC_PARAMETER, "clinic_id")
+_RAN_ONCE, _NOT_PREPARED = "ran once", "not prepared"
 
 
 def make_async_engine(url: str) -> AsyncEngine:

@@ -319,6 +319,8 @@ class Scoped:
     statement: Executable
     across_clinics: bool = False
     seal: object = field(default=None, repr=False, compare=False)
+    # Per dialect: how often it ran, then its `Prepared` form (see `api.persistence.prepared`).
+    prepared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def inserts(self) -> bool:

@@ -1,0 +1,161 @@
+"""Prepared statements (`api.persistence.prepared`) answer exactly as SQLAlchemy does.
+
+Each hot statement runs both ways on the same rows of a real database (sqlite3, or
+psycopg's asyncio connection as the server uses it): the same rows, with the same
+values of the same types under the same names, and the same counts of changed rows."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Insert
+
+from api.persistence import make_engine
+from api.persistence.connection import make_async_engine
+from api.persistence.prepared import Prepared, PreparedResult
+from api.persistence.tenancy import CLINIC_PARAMETER
+from api.services import assignments, portal, portal_links, responses
+from schemas import AssignmentStatus
+from schemas.base import utcnow
+from tests.api.http import PortalClient
+from tests.assessments.builders import STATEMENTS, balance_response, checkin_response
+
+
+@pytest.fixture
+def submitted(http, integrator, credentials):
+    robin = integrator.client("P-1")
+    (first,) = integrator.assign("balance-assessment", client_id=robin["id"])
+    (second,) = integrator.assign("weekly-check-in", client_id=robin["id"])
+    client = PortalClient(http, first["portal_url"])
+    document = balance_response({lid: 2 for lid in STATEMENTS}, gap_now=1, gap_wanted=3)
+    answer = client.submit(first["id"], document)
+    assert answer.status_code == 200, answer.text
+    partial = checkin_response(balance_rating=4, safety=False) | {"status": "in-progress"}
+    saved = PortalClient(http, second["portal_url"]).save(second["id"], partial)
+    assert saved.status_code == 200, saved.text
+    return {
+        CLINIC_PARAMETER: uuid.UUID(credentials.clinic_id),
+        "client_id": uuid.UUID(robin["id"]),
+        "assignment_id": uuid.UUID(first["id"]),
+        "open_assignment_id": uuid.UUID(second["id"]),
+        "response_id": uuid.UUID(answer.json()["response_id"]),
+        "token_hash": portal_links.token_digest(second["portal_url"].rsplit("/", 1)[1]),
+    }
+
+
+def _both_ways(database_url, statement, parameters):
+    """(SQLAlchemy's rows and count, the prepared statement's), inside one transaction
+    that is rolled back, so a statement that changes rows changes them for neither."""
+    if database_url.startswith("sqlite"):
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                connection.begin()
+                driver = connection.connection.driver_connection
+                driver.execute("SAVEPOINT compare")
+                through = connection.execute(statement, parameters)
+                expected = _rows(through)
+                driver.execute("ROLLBACK TO compare")
+                got = _rows(Prepared(statement, connection.dialect).run(driver, parameters))
+                connection.rollback()
+        finally:
+            engine.dispose()
+        return expected, got
+
+    async def on_postgresql():
+        engine = make_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                await connection.begin()
+                savepoint = await connection.begin_nested()
+                expected = _rows(await connection.execute(statement, parameters))
+                await savepoint.rollback()
+                driver = (await connection.get_raw_connection()).driver_connection
+                prepared = Prepared(statement, connection.dialect)
+                got = _rows(await prepared.run_async(driver, parameters))
+                await connection.rollback()
+        finally:
+            await engine.dispose()
+        return expected, got
+
+    return asyncio.run(on_postgresql())
+
+
+def _rows(result):
+    """(rows as tuples, names, count changed) of SQLAlchemy's result or a prepared one."""
+    if isinstance(result, PreparedResult):
+        rows = list(result)
+        names = list(rows[0]._fields) if rows else None
+    else:
+        rows = list(result) if result.returns_rows else []
+        names = list(result.keys()) if result.returns_rows and rows else None
+    return [tuple(row) for row in rows], names, result.rowcount
+
+
+@pytest.mark.parametrize(
+    ("statement", "uses"),
+    [
+        (portal_links._LINK, ["token_hash"]),
+        (portal._OWN, [CLINIC_PARAMETER, "assignment_id", "client_id"]),
+        (portal._OWN_LOCKED, [CLINIC_PARAMETER, "assignment_id", "client_id"]),
+        (portal._PROGRESS, [CLINIC_PARAMETER, "open_assignment_id"]),
+        (responses._VIEW, [CLINIC_PARAMETER, "response_id"]),
+    ],
+    ids=["link", "own", "own-locked", "progress", "response-view"],
+)
+def test_reads_give_the_same_rows_values_types_and_names(database_url, submitted, statement, uses):
+    if isinstance(statement, dict):  # one per dialect
+        statement = statement["sqlite" if database_url.startswith("sqlite") else "postgresql"]
+    parameters = {name.removeprefix("open_"): submitted[name] for name in uses}
+    expected, got = _both_ways(database_url, statement.statement, parameters)
+    assert got[:2] == expected[:2]
+    assert expected[0], "the comparison must see rows"
+    for ours, theirs in zip(got[0][0], expected[0][0], strict=True):
+        assert type(ours) is type(theirs)  # UUIDs, aware datetimes, documents, text
+
+
+def test_the_open_assignment_is_read_the_same_under_another_id(database_url, submitted):
+    parameters = {name: submitted[name] for name in (CLINIC_PARAMETER, "client_id")}
+    parameters["assignment_id"] = submitted["open_assignment_id"]
+    expected, got = _both_ways(database_url, portal._OWN.statement, parameters)
+    assert got[:2] == expected[:2] and len(got[0]) == 1
+    assert got[0][0][1] == AssignmentStatus.IN_PROGRESS
+
+
+def test_updates_change_as_many_rows_and_return_the_same(database_url, submitted):
+    sqlite = database_url.startswith("sqlite")
+    clinic = {CLINIC_PARAMETER: submitted[CLINIC_PARAMETER]}
+    counter = clinic | {"count": 3}
+    next_changes = assignments._NEXT_CHANGES["sqlite" if sqlite else "postgresql"].statement
+    expected, got = _both_ways(database_url, next_changes, counter)
+    # The same number returned (SQLAlchemy counts no rows for an UPDATE ... RETURNING on
+    # SQLite; the driver counts the one changed, and no caller reads either count).
+    assert got[0][0][0] == expected[0][0][0] > 0
+    moved = clinic | {
+        "assignment_id": submitted["open_assignment_id"],
+        "new_status": AssignmentStatus.COMPLETED.value,
+    }
+    if sqlite:
+        moved |= {"seq": 10**6, "at": utcnow() + timedelta(seconds=1)}
+        statement = assignments._SET_STATUS.statement
+    else:
+        statement = assignments._NUMBER_STATUS.statement
+    expected, got = _both_ways(database_url, statement, moved)
+    assert got == expected and got[2] == 1
+    elsewhere = moved | {"assignment_id": uuid.uuid4()}
+    assert _both_ways(database_url, statement, elsewhere)[1][2] == 0
+
+
+def test_what_is_not_prepared_stays_with_sqlalchemy(database_url):
+    sqlite = database_url.startswith("sqlite")
+    engine = make_engine(database_url) if sqlite else make_async_engine(database_url)
+    dialect = engine.dialect
+    assert isinstance(responses._INSERT_SCORES.statement, Insert)
+    assert not Prepared.possible(responses._INSERT_SCORES.statement, dialect)  # column defaults
+    assert not Prepared.possible(portal._OPEN_ASSIGNMENTS.statement, dialect)  # an IN list
+    assert Prepared.possible(portal._OWN.statement, dialect)
+    if not sqlite:  # the server's PostgreSQL engine is asyncio; a plain one is not prepared for
+        assert not Prepared.possible(portal._OWN.statement, make_engine(database_url).dialect)
