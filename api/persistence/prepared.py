@@ -66,8 +66,9 @@ class Prepared:
         """Run on sqlite3 (in the caller's transaction)."""
         cursor = driver.execute(self.sql, self._values(parameters))
         try:
-            found = cursor.fetchall() if cursor.description else []
-            return PreparedResult(self._rows(cursor.description, found), cursor.rowcount)
+            description = cursor.description
+            found = cursor.fetchall() if description else []
+            return PreparedResult(self._rows(description, found), cursor.rowcount)
         finally:
             cursor.close()
 
@@ -75,8 +76,9 @@ class Prepared:
         """Run on psycopg's asyncio connection (in the caller's transaction)."""
         async with driver.cursor() as cursor:
             await cursor.execute(self.sql, self._values(parameters))
-            found = await cursor.fetchall() if cursor.description else []
-            return PreparedResult(self._rows(cursor.description, found), cursor.rowcount)
+            description = cursor.description  # psycopg builds it anew at each access
+            found = await cursor.fetchall() if description else []
+            return PreparedResult(self._rows(description, found), cursor.rowcount)
 
     def _values(self, parameters: dict[str, Any]) -> list[Any] | dict[str, Any]:
         values = []
