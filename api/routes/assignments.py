@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.auth.dependencies import connection_for, require
@@ -71,8 +71,8 @@ async def list_assignments(
     updated_since: Annotated[Instant | None, Query(description="ISO 8601 with a time zone")] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
-) -> AssignmentPage:
-    return await assignments.list_assignments(
+) -> Response:
+    page = await assignments.list_assignments(
         connection,
         status=status,
         client_id=client_id,
@@ -81,6 +81,7 @@ async def list_assignments(
         cursor=cursor,
         limit=limit,
     )
+    return Response(page, media_type="application/json")
 
 
 @router.get(

@@ -128,3 +128,38 @@ def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_docum
     # The six balance scales, in the scoring spec's order, each in ScorePublic's shape.
     assert body["scores"][0]["scale"] == "closeness" and len(body["scores"]) == 6
     assert integrator.get(f"/v1/responses/{robin['id']}").status_code == 404
+
+
+def test_a_page_of_assignments_is_exactly_the_documented_shape(http, integrator):
+    """`GET /v1/assignments` writes its page straight from the rows: the body must be what
+    `AssignmentPage` itself would write, field for field, for every kind of row."""
+    from schemas.assignment import AssignmentPage
+
+    robin = integrator.client("C-31", name="Robin")
+    sam = integrator.client("C-32", name="Sam")
+    couple = integrator.couple(robin["id"], sam["id"])
+    for_couple = integrator.assign("weekly-check-in", couple_id=couple["id"], due="2026-12-24")
+    (single,) = integrator.assign("balance-assessment", client_id=robin["id"])
+    noted = integrator.post(
+        "/v1/assignments", json={"instrument": "weekly-check-in", "client_id": sam["id"],
+                                 "note": "Zeit f\u00fcr uns \u2013 \"bitte\""},
+    )  # fmt: skip
+    assert noted.status_code == 201
+    client = PortalClient(http, single["portal_url"])
+    assert client.submit(single["id"], completed("balance-assessment", 4)).status_code == 200
+
+    answer = integrator.get("/v1/assignments", params={"client_id": robin["id"], "limit": 2})
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body == AssignmentPage.model_validate_json(answer.content).model_dump(mode="json")
+    assert [a["id"] for a in body["items"]] == [for_couple[0]["id"], single["id"]]
+    first, second = body["items"]
+    assert first["couple_id"] == couple["id"] and first["due"] == "2026-12-24"
+    assert first["response_id"] is None and first["portal_url"] is None
+    assert second["status"] == "completed" and second["response_id"]
+    assert second["updated_at"].endswith("Z") and body["has_more"] is False
+
+    everyone = integrator.get("/v1/assignments", params={"limit": 200})
+    page = everyone.json()
+    assert page == AssignmentPage.model_validate_json(everyone.content).model_dump(mode="json")
+    assert {a["note"] for a in page["items"]} >= {'Zeit f\u00fcr uns \u2013 "bitte"'}
