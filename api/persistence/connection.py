@@ -54,6 +54,7 @@ class ClinicConnection:
         self._connection = connection
         self._clinic_id: uuid.UUID | None = None
         self._driver: Any = None  # psycopg's own connection, once a prepared statement needs it
+        self._last: tuple[Prepared, Any, int] | None = None  # sent with the COMMIT
 
     @property
     def clinic_id(self) -> uuid.UUID:
@@ -71,31 +72,87 @@ class ClinicConnection:
         self._clinic_id = clinic_id
 
     async def execute(self, statement: Scoped, parameters: Parameters = None) -> CursorResult:
-        if not isinstance(statement, Scoped) or not statement.checked:
-            raise TenancyError("a clinic connection runs only statements checked by scoped()")
-        bound = parameters if statement.across_clinics else self._confine(statement, parameters)
+        if self._last is not None:  # something runs after it after all: it runs first
+            await self._run_last()
+        bound = self._bound(statement, parameters)
         prepared = None if isinstance(bound, list) else self._prepared(statement)
         if isinstance(self._connection, AsyncConnection):
             if prepared is not None:
-                if self._driver is None:
-                    self._driver = (await self._connection.get_raw_connection()).driver_connection
-                return await prepared.run_async(self._driver, bound or {})  # type: ignore[return-value,arg-type]
+                driver = await self._driver_connection()
+                return await prepared.run_async(driver, bound or {})  # type: ignore[return-value,arg-type]
             return await self._connection.execute(statement.statement, bound)
         if prepared is not None:
             driver = self._connection.connection.driver_connection
             return prepared.run(driver, bound or {})  # type: ignore[arg-type,return-value]
         return self._connection.execute(statement.statement, bound)
 
-    def _prepared(self, statement: Scoped) -> Prepared | None:
+    async def execute_last(self, statement: Scoped, parameters: dict[str, Any], rows: int) -> None:
+        """Run `statement` as the transaction's last, expecting it to change `rows` rows.
+
+        On PostgreSQL it travels with the COMMIT, in one round trip (psycopg's
+        pipeline): a lock it takes (the clinic's change counter) is then held only
+        while the server runs the two, never while this request waits for its
+        turn on the event loop between them. Should another statement follow
+        after all, this one runs first, as any other, so what follows sees it.
+        A count other than `rows` is a bug (the caller holds the row locked) and
+        raises once known: before the commit, or (sent with it) just after.
+        """
+        if self._last is not None:
+            await self._run_last()
+        bound = self._bound(statement, parameters)
+        prepared = self._prepared(statement, at_once=True)
+        if isinstance(self._connection, AsyncConnection) and prepared is not None:
+            self._last = (prepared, bound, rows)  # see `commit`
+            return
+        changed = (await self.execute(statement, parameters)).rowcount
+        if changed != rows:
+            raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
+
+    async def commit(self) -> None:
+        """Commit an asyncio connection's transaction, with its last statement if any."""
+        assert isinstance(self._connection, AsyncConnection)
+        if self._last is None:
+            await self._connection.commit()
+            return
+        prepared, bound, rows = self._last
+        driver = await self._driver_connection()
+        async with driver.cursor() as cursor:
+            async with driver.pipeline():  # leaving it sends both and reads both answers
+                await cursor.execute(prepared.sql, prepared.values(bound))
+                await driver.commit()
+            changed = cursor.rowcount
+        await self._connection.commit()  # SQLAlchemy's bookkeeping: psycopg has committed
+        if changed != rows:
+            raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
+
+    async def _run_last(self) -> None:
+        assert self._last is not None
+        (prepared, bound, rows), self._last = self._last, None
+        changed = (await prepared.run_async(await self._driver_connection(), bound)).rowcount
+        if changed != rows:
+            raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
+
+    async def _driver_connection(self) -> Any:
+        assert isinstance(self._connection, AsyncConnection)
+        if self._driver is None:
+            self._driver = (await self._connection.get_raw_connection()).driver_connection
+        return self._driver
+
+    def _bound(self, statement: Scoped, parameters: Parameters) -> Parameters:
+        if not isinstance(statement, Scoped) or not statement.checked:
+            raise TenancyError("a clinic connection runs only statements checked by scoped()")
+        return parameters if statement.across_clinics else self._confine(statement, parameters)
+
+    def _prepared(self, statement: Scoped, at_once: bool = False) -> Prepared | None:
         """The statement's `Prepared` form, from its second run on; else None."""
         dialect = self._connection.dialect
         known = statement.prepared.get(dialect.name)
         if isinstance(known, Prepared):
             return known
-        if known is None:  # its first run: SQLAlchemy runs it
+        if known is None and not at_once:  # its first run: SQLAlchemy runs it
             statement.prepared[dialect.name] = _RAN_ONCE
             return None
-        if known is _RAN_ONCE:
+        if known is None or known is _RAN_ONCE:
             possible = Prepared.possible(statement.statement, dialect)
             known = Prepared(statement.statement, dialect) if possible else _NOT_PREPARED
             statement.prepared[dialect.name] = known
@@ -295,14 +352,15 @@ async def clinic_connection(bind: Engine | AsyncEngine) -> AsyncIterator[ClinicC
         return
     async with bind.connect() as connection:
         await connection.begin()
+        clinic = ClinicConnection(connection)
         try:
-            yield ClinicConnection(connection)
+            yield clinic
         except BaseException:
             with CancelScope(shield=True):
                 await connection.rollback()
             raise
         with CancelScope(shield=True):
-            await connection.commit()
+            await clinic.commit()
 
 
 @asynccontextmanager

@@ -64,7 +64,7 @@ class Prepared:
 
     def run(self, driver: sqlite3.Connection, parameters: dict[str, Any]) -> PreparedResult:
         """Run on sqlite3 (in the caller's transaction)."""
-        cursor = driver.execute(self.sql, self._values(parameters))
+        cursor = driver.execute(self.sql, self.values(parameters))
         try:
             description = cursor.description
             found = cursor.fetchall() if description else []
@@ -75,12 +75,13 @@ class Prepared:
     async def run_async(self, driver: Any, parameters: dict[str, Any]) -> PreparedResult:
         """Run on psycopg's asyncio connection (in the caller's transaction)."""
         async with driver.cursor() as cursor:
-            await cursor.execute(self.sql, self._values(parameters))
+            await cursor.execute(self.sql, self.values(parameters))
             description = cursor.description  # psycopg builds it anew at each access
             found = await cursor.fetchall() if description else []
             return PreparedResult(self._rows(description, found), cursor.rowcount)
 
-    def _values(self, parameters: dict[str, Any]) -> list[Any] | dict[str, Any]:
+    def values(self, parameters: dict[str, Any]) -> list[Any] | dict[str, Any]:
+        """The driver's parameters: processed, in order (SQLite) or by name (psycopg)."""
         values = []
         for name, process in zip(self._order, self._bind, strict=True):
             value = parameters[name] if name in parameters else self._fixed[name]

@@ -336,21 +336,22 @@ async def number_status_change(
 
     Called as the last statement before commit, so the clinic's counter stays
     locked only until the commit. On PostgreSQL one statement takes the number
-    and stamps the assignment: the lock is then held across one round trip and
-    the commit, not three (SQLite has one writer at a time and no such cost).
+    and stamps the assignment, and it travels with the COMMIT
+    (`ClinicConnection.execute_last`): the lock is held only while the server
+    runs the two (SQLite has one writer at a time and no such cost).
     """
     if connection.dialect.name == "postgresql":
-        moved = await connection.execute(
-            _NUMBER_STATUS, {"assignment_id": assignment_id, "new_status": status.value}
+        # Sent with the COMMIT: the counter stays locked only while the server runs both.
+        await connection.execute_last(
+            _NUMBER_STATUS, {"assignment_id": assignment_id, "new_status": status.value}, rows=1
         )
-    else:
-        seq, stamped = await _next_changes_of(connection, 1)
-        moved = await connection.execute(
-            _SET_STATUS,
-            {"assignment_id": assignment_id, "new_status": status.value, "seq": seq, "at": stamped},
-        )
-    if moved.rowcount != 1:  # the caller read it under lock: anything else is a bug
-        raise RuntimeError("the assignment to move is not in this clinic")
+        return
+    seq, stamped = await _next_changes_of(connection, 1)
+    await connection.execute_last(
+        _SET_STATUS,
+        {"assignment_id": assignment_id, "new_status": status.value, "seq": seq, "at": stamped},
+        rows=1,
+    )
 
 
 def stamp_changes(session: Session, assignments: list[Assignment]) -> None:

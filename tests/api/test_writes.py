@@ -4,11 +4,12 @@ and polling that never skips a change."""
 from __future__ import annotations
 
 import threading
-import time
+import uuid
 
 import pytest
 from sqlmodel import select
 
+from api.persistence import ClinicSession, scope_to_clinic
 from api.services.assignments import number_status_change
 from schemas import Assignment, AssignmentStatus
 from tests.api.factories import make_assignment, make_client
@@ -182,43 +183,76 @@ def test_updated_since_is_inclusive_and_ordered(integrator):
     assert [a["id"] for a in everything["items"]] == [first["id"], second["id"]]
 
 
-def test_change_numbers_follow_commit_order_under_concurrency(database_url, session):
-    """A change numbered first but committed last would be skipped by a poller. Numbers are
-    taken last, just before commit, under the clinic's counter row lock, so a second writer
-    waits until the first has committed, and its number is the higher one."""
+def test_change_numbers_follow_commit_order_under_concurrency(database_url, engine, session):
+    """A change numbered first but committed last would be skipped by a poller walking the
+    numbers. A first writer has moved its assignment but not committed; a second writer
+    moves another and commits if it can. A poll now, and a poll after the first commits
+    (from where the first poll stopped), must see both changes between them.
+
+    SQLite: the second writer waits for the first (one writer at a time). PostgreSQL:
+    the number is taken with the COMMIT under the clinic's counter lock, so the second
+    writer's number is the lower one and the later commit numbers later."""
     client = make_client(session)
     first, second = make_assignment(session, client), make_assignment(session, client)
     session.commit()
-    numbered, release = threading.Event(), threading.Event()
-    log: list = []
+    moved, release = threading.Event(), threading.Event()
+    done: list = []
 
     def writer(assignment_id, pause: bool) -> None:
         async def work(connection):
             await number_status_change(connection, assignment_id, AssignmentStatus.IN_PROGRESS)
-            if pause:  # hold the number, uncommitted
-                numbered.set()
+            if pause:  # moved, not committed
+                moved.set()
                 release.wait(10)
 
         run_on_connection(database_url, session.clinic_id, work)
-        log.append(assignment_id)
+        done.append(assignment_id)
 
+    def poll(after: int) -> list[tuple[uuid.UUID, int]]:
+        with ClinicSession(engine) as poller:
+            scope_to_clinic(poller, session.clinic_id)
+            return [
+                (row.id, row.change_seq)
+                for row in poller.exec(
+                    select(Assignment.id, Assignment.change_seq)
+                    .where(Assignment.id.in_([first.id, second.id]))
+                    .where(Assignment.change_seq > after)
+                    .order_by(Assignment.change_seq)
+                )
+            ]
+
+    start = max((seq for _, seq in poll(-1)), default=0)
     slow = threading.Thread(target=writer, args=(first.id, True))
     slow.start()
-    assert numbered.wait(10)
+    assert moved.wait(10)
     racer = threading.Thread(target=writer, args=(second.id, False))
     racer.start()
-    time.sleep(0.5)
-    assert log == []  # the second writer waits on the first's uncommitted number
+    racer.join(0.5)  # done by now, or waiting for the first writer
+    seen_first = poll(start)
+    assert first.id not in {i for i, _ in seen_first}  # not committed yet
     release.set()
     slow.join(10)
     racer.join(10)
-    # both finished (which thread appends first after the commits is a race of its own)
-    assert sorted(log) == sorted([first.id, second.id])
-    seqs = dict(
-        session.exec(
-            select(Assignment.id, Assignment.change_seq).where(
-                Assignment.id.in_([first.id, second.id])
-            )
-        ).all()
-    )
-    assert seqs[first.id] < seqs[second.id]
+    assert sorted(done) == sorted([first.id, second.id])
+    after = seen_first[-1][1] if seen_first else start
+    seen_later = poll(after)
+    assert {i for i, _ in seen_first + seen_later} == {first.id, second.id}  # none skipped
+    assert len(seen_first + seen_later) == 2
+
+
+def test_a_statement_after_the_last_one_sees_it(database_url, session):
+    """`execute_last` defers the numbering to the COMMIT on PostgreSQL; a read that follows
+    after all (a portal page shown after logging homework) makes it run first."""
+    from api.services.portal import own_assignment
+
+    client = make_client(session)
+    assignment = make_assignment(session, client)
+    session.commit()
+
+    async def work(connection):
+        await number_status_change(connection, assignment.id, AssignmentStatus.COMPLETED)
+        return (await own_assignment(connection, client.id, assignment.id)).status
+
+    assert run_on_connection(database_url, session.clinic_id, work) == AssignmentStatus.COMPLETED
+    session.expire_all()
+    assert session.get(Assignment, assignment.id).status == AssignmentStatus.COMPLETED
