@@ -76,6 +76,20 @@ def require_on_resource(
     return dependency
 
 
+def caller_for(permission: str) -> Callable[..., Awaitable[tokens.Principal]]:
+    """The caller allowed `permission`, or 401/403, with nothing opened: for a hot read
+    that opens its own connection (`reading_connection`) in the route. A dependency
+    that yields costs FastAPI an exit stack on every request; this one returns."""
+
+    async def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> tokens.Principal:
+        return _caller(request, credentials, permission)
+
+    return dependency
+
+
 def connection_for(permission: str) -> Callable[..., AsyncIterator[ClinicConnection]]:
     """`require`, for the hot routes that work on a clinic connection instead of a session:
     the request's connection, scoped to the caller's clinic, or 401/403.

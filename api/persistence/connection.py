@@ -388,6 +388,17 @@ async def request_connection(request: Request) -> AsyncIterator[ClinicConnection
 
 
 @asynccontextmanager
+async def reading_connection(
+    request: Request, clinic_id: uuid.UUID
+) -> AsyncIterator[ClinicConnection]:
+    """A read-only clinic connection for `clinic_id` (each statement its own transaction),
+    for a route that opens it itself instead of through a dependency."""
+    async with clinic_connection(request.app.state.connection_binds.read) as connection:
+        connection.scope_to(clinic_id)
+        yield connection
+
+
+@asynccontextmanager
 async def writing_connection(
     request: Request, clinic_id: uuid.UUID
 ) -> AsyncIterator[ClinicConnection]:

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.auth.dependencies import connection_for, require
+from api.auth.dependencies import caller_for, connection_for, require
 from api.auth.tokens import Principal
 from api.pagination import DEFAULT_LIMIT
 from api.persistence import DbSession
-from api.persistence.connection import ClinicConnection
+from api.persistence.connection import ClinicConnection, reading_connection
 from api.routes.common import Cursor, IdempotencyKey, Limit, idempotent, problems
 from api.services import assignments
 from schemas import AssignmentStatus
@@ -64,7 +64,8 @@ def create_assignments(
     "(inclusive) narrows by time.",
 )
 async def list_assignments(
-    connection: Annotated[ClinicConnection, Depends(connection_for("Task.s"), scope="function")],
+    request: Request,
+    caller: Annotated[Principal, Depends(caller_for("Task.s"))],
     status: AssignmentStatus | None = None,
     client_id: uuid.UUID | None = None,
     couple_id: uuid.UUID | None = None,
@@ -72,15 +73,16 @@ async def list_assignments(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Response:
-    page = await assignments.list_assignments(
-        connection,
-        status=status,
-        client_id=client_id,
-        couple_id=couple_id,
-        updated_since=updated_since,
-        cursor=cursor,
-        limit=limit,
-    )
+    async with reading_connection(request, caller.clinic_id) as connection:
+        page = await assignments.list_assignments(
+            connection,
+            status=status,
+            client_id=client_id,
+            couple_id=couple_id,
+            updated_since=updated_since,
+            cursor=cursor,
+            limit=limit,
+        )
     return Response(page, media_type="application/json")
 
 

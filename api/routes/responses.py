@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from api.auth.dependencies import connection_for, require
+from api.auth.dependencies import caller_for, require
 from api.auth.tokens import Principal
 from api.persistence import DbSession
-from api.persistence.connection import ClinicConnection
+from api.persistence.connection import reading_connection
 from api.routes.common import problems
 from api.services import responses
 from schemas.response import ResponsePublic, ResultSeries, TrendReport
@@ -27,11 +27,11 @@ JSON = "application/json"
 )
 async def read_response(
     response_id: uuid.UUID,
-    connection: Annotated[
-        ClinicConnection, Depends(connection_for("QuestionnaireResponse.r"), scope="function")
-    ],
+    request: Request,
+    caller: Annotated[Principal, Depends(caller_for("QuestionnaireResponse.r"))],
 ) -> Response:
-    return Response(await responses.response_view(connection, response_id), media_type=JSON)
+    async with reading_connection(request, caller.clinic_id) as connection:
+        return Response(await responses.response_view(connection, response_id), media_type=JSON)
 
 
 @router.get(

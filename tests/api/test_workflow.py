@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.http import PortalClient
+from tests.api.http import Integrator, PortalClient, access_token, new_clinic
 from tests.assessments.builders import STATEMENTS, balance_response, checkin_response
 
 
@@ -97,7 +97,7 @@ def test_the_whole_walk(http, integrator, instrument, recipients):
 
 
 def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_document(
-    http, integrator
+    http, engine, integrator
 ):
     """`GET /v1/responses/{id}` sends the stored QuestionnaireResponse as the database keeps
     it, inside a `ResponsePublic` envelope written by pydantic: the body must be what the
@@ -128,6 +128,10 @@ def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_docum
     # The six balance scales, in the scoring spec's order, each in ScorePublic's shape.
     assert body["scores"][0]["scale"] == "closeness" and len(body["scores"]) == 6
     assert integrator.get(f"/v1/responses/{robin['id']}").status_code == 404
+    # The route opens its own connection: tenancy and the token still hold.
+    theirs = Integrator(http, access_token(http, new_clinic(engine, "Other Practice")))
+    assert theirs.get(f"/v1/responses/{response_id}").status_code == 404
+    assert http.get(f"/v1/responses/{response_id}").status_code == 401
 
 
 def test_a_page_of_assignments_is_exactly_the_documented_shape(http, integrator):
