@@ -13,15 +13,13 @@ instance first (FHIR's "nearest occurrence" rule).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
+from assessments import json_text
 from assessments.answers import answers_by_link_id, value_entry
 from assessments.questionnaire import (
     EnableWhen,
@@ -100,7 +98,7 @@ def validate_response(
             )
         )
     _check_questionnaire_reference(definition, response.get("questionnaire"), problems)
-    if _MAYBE_CONTROL.search(_as_json(response)):  # fast screen; the walk finds where
+    if _MAYBE_CONTROL.search(json_text.dumps(response)):  # fast screen; the walk finds where
         problems.extend(_control_characters(response, ""))
 
     items = response.get("item", [])
@@ -119,15 +117,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # (and tab, LF and CR as \t \n \r). An escaped backslash before a b or f ("C:\\bin") passes
 # the screen too: the walk then finds nothing, which is right.
 _MAYBE_CONTROL = re.compile(r"\\(?:u00[01][0-9a-fA-F]|[bf])")
-
-
-def _as_json(value: Any) -> str:
-    """The response as JSON text, for the screen: orjson, or the json module for what
-    orjson refuses (integers beyond 64 bits)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)
 
 
 def _control_characters(value: Any, pointer: str) -> list[Problem]:

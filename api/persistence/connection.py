@@ -97,16 +97,16 @@ class ClinicConnection:
         A count other than `rows` is a bug (the caller holds the row locked) and
         raises once known: before the commit, or (sent with it) just after.
         """
+        if not isinstance(self._connection, AsyncConnection):
+            _expect(rows, (await self.execute(statement, parameters)).rowcount)
+            return
         if self._last is not None:
             await self._run_last()
-        bound = self._bound(statement, parameters)
         prepared = self._prepared(statement, at_once=True)
-        if isinstance(self._connection, AsyncConnection) and prepared is not None:
-            self._last = (prepared, bound, rows)  # see `commit`
+        if prepared is None:
+            _expect(rows, (await self.execute(statement, parameters)).rowcount)
             return
-        changed = (await self.execute(statement, parameters)).rowcount
-        if changed != rows:
-            raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
+        self._last = (prepared, self._bound(statement, parameters), rows)  # see `commit`
 
     async def commit(self) -> None:
         """Commit an asyncio connection's transaction, with its last statement if any."""
@@ -122,15 +122,12 @@ class ClinicConnection:
                 await driver.commit()
             changed = cursor.rowcount
         await self._connection.commit()  # SQLAlchemy's bookkeeping: psycopg has committed
-        if changed != rows:
-            raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
+        _expect(rows, changed)
 
     async def _run_last(self) -> None:
         assert self._last is not None
         (prepared, bound, rows), self._last = self._last, None
-        changed = (await prepared.run_async(await self._driver_connection(), bound)).rowcount
-        if changed != rows:
-            raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
+        _expect(rows, (await prepared.run_async(await self._driver_connection(), bound)).rowcount)
 
     async def _driver_connection(self) -> Any:
         assert isinstance(self._connection, AsyncConnection)
@@ -153,8 +150,7 @@ class ClinicConnection:
             statement.prepared[dialect.name] = _RAN_ONCE
             return None
         if known is None or known is _RAN_ONCE:
-            possible = Prepared.possible(statement.statement, dialect)
-            known = Prepared(statement.statement, dialect) if possible else _NOT_PREPARED
+            known = Prepared.of(statement.statement, dialect) or _NOT_PREPARED
             statement.prepared[dialect.name] = known
         return known if isinstance(known, Prepared) else None
 
@@ -169,6 +165,12 @@ class ClinicConnection:
             return [{**row, "clinic_id": clinic_id} for row in rows]
         confined = [{**row, CLINIC_PARAMETER: clinic_id} for row in rows]
         return confined if isinstance(parameters, list) else confined[0]
+
+
+def _expect(rows: int, changed: int) -> None:
+    """The last statement's count; another is a bug (its caller holds the rows locked)."""
+    if changed != rows:
+        raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
 
 
 _CLINIC_KEYS = (CLINIC_PARAMETER, "clinic_id")
@@ -240,17 +242,12 @@ class GroupCommit:
         """Commit the open group, if any, and tell its writers how it went."""
         if self._connection is None:
             return
-        connection, members = self._connection, self._members
-        self._connection, self._members = None, []
         try:
-            connection.commit()
+            self._connection.commit()
         except Exception as error:
-            _tell(members, error)
-            _roll_back_quietly(connection)
+            self._close(error)
         else:
-            _tell(members, None)
-        finally:
-            connection.close()
+            self._close(None)
 
     def _open(self) -> Connection:
         if self._connection is None:
@@ -268,12 +265,27 @@ class GroupCommit:
             for statement in statements:
                 driver.execute(statement)  # type: ignore[union-attr]
         except Exception as error:
-            connection, members = self._connection, self._members
-            self._connection, self._members = None, []
-            _tell(members, error)
-            _roll_back_quietly(connection)
-            connection.close()
+            self._close(error)
             raise
+
+    def _close(self, error: Exception | None) -> None:
+        """Close the group's connection (rolled back after an `error`) and tell its writers."""
+        assert self._connection is not None
+        connection, members = self._connection, self._members
+        self._connection, self._members = None, []
+        if error is not None:
+            with suppress(Exception):  # closing drops the transaction anyway
+                connection.rollback()
+        connection.close()
+        for member in members:
+            if member.done():
+                continue
+            if error is None:
+                member.set_result(None)
+            else:
+                failed = GroupCommitFailed("the shared commit failed")
+                failed.__cause__ = error
+                member.set_exception(failed)
 
     def _commit_soon(self) -> None:
         if self._connection is None:
@@ -292,23 +304,6 @@ class GroupCommit:
 
 class GroupCommitFailed(RuntimeError):
     """The commit a writer's work waited for failed: its work did not land."""
-
-
-def _tell(members: list[asyncio.Future[None]], error: Exception | None) -> None:
-    for member in members:
-        if member.done():
-            continue
-        if error is None:
-            member.set_result(None)
-        else:
-            failed = GroupCommitFailed("the shared commit failed")
-            failed.__cause__ = error
-            member.set_exception(failed)
-
-
-def _roll_back_quietly(connection: Connection) -> None:
-    with suppress(Exception):  # the connection is closed next; SQLite drops the transaction
-        connection.rollback()
 
 
 @dataclass(frozen=True)

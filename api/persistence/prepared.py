@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import Dialect, Insert
+from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.base import Executable
 
@@ -35,8 +36,7 @@ _DRIVERS = {("sqlite", "pysqlite", False), ("postgresql", "psycopg", True)}
 class Prepared:
     """One statement compiled for its dialect, with its processors, ready to run on the driver."""
 
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+    def __init__(self, compiled: Compiled, dialect: Dialect) -> None:
         self.sql = compiled.string
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         # SQLite's qmark parameters go by position; psycopg's pyformat ones by name.
@@ -54,13 +54,16 @@ class Prepared:
         names = [column[0] for column in compiled._result_columns]
         self._row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
-    @staticmethod
-    def possible(statement: Executable, dialect: Dialect) -> bool:
+    @classmethod
+    def of(cls, statement: Executable, dialect: Dialect) -> Prepared | None:
+        """The statement prepared for `dialect`'s driver, or None if it stays with SQLAlchemy."""
         driver = (dialect.name, dialect.driver, dialect.is_async)
         if driver not in _DRIVERS or isinstance(statement, Insert):
-            return False
+            return None
         compiled = statement.compile(dialect=dialect)
-        return not compiled.escaped_bind_names and "POSTCOMPILE" not in compiled.string
+        if compiled.escaped_bind_names or "POSTCOMPILE" in compiled.string:
+            return None
+        return cls(compiled, dialect)
 
     def run(self, driver: sqlite3.Connection, parameters: dict[str, Any]) -> PreparedResult:
         """Run on sqlite3 (in the caller's transaction)."""

@@ -174,9 +174,16 @@ def _assignment_id(raw: str) -> uuid.UUID | None:
         return None
 
 
-async def _posted(request: Request) -> Form:
+async def _form_to(request: Request, assignment_id: str) -> tuple[uuid.UUID, Form] | Response:
+    """A form posted to an assignment's page: the assignment's id and the form's fields,
+    or the page refusing it (posted from another site: 403; no such id: 404)."""
+    if not portal_session.same_origin(request, _settings(request)):
+        return _refused(request)
+    found = _assignment_id(assignment_id)
+    if found is None:
+        return _not_found(request)
     form = await request.form()
-    return {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
+    return found, {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
 
 
 @router.get("/portal/static/{name}")
@@ -241,12 +248,10 @@ async def portal_assignment(request: Request, assignment_id: str) -> Response:
 @router.post("/portal/assignments/{assignment_id}")
 async def portal_answer(request: Request, assignment_id: str) -> Response:
     """Save the answers so far (`action=save`) or send them (`action=submit`)."""
-    if not portal_session.same_origin(request, _settings(request)):
-        return _refused(request)
-    found = _assignment_id(assignment_id)
-    if found is None:
-        return _not_found(request)
-    form = await _posted(request)
+    posted = await _form_to(request, assignment_id)
+    if isinstance(posted, Response):
+        return posted
+    found, form = posted
     submitting = form.get("action", [""])[0] == "submit"
 
     async def work(call: PortalCall) -> Response:
@@ -277,12 +282,10 @@ async def portal_answer(request: Request, assignment_id: str) -> Response:
 @router.post("/portal/assignments/{assignment_id}/autosave")
 async def portal_autosave(request: Request, assignment_id: str) -> Response:
     """What the page's script sends when the client leaves it: kept as in-progress."""
-    if not portal_session.same_origin(request, _settings(request)):
-        return Response(status_code=403, headers=PAGE_HEADERS)
-    found = _assignment_id(assignment_id)
-    if found is None:
-        return Response(status_code=404, headers=PAGE_HEADERS)
-    form = await _posted(request)
+    posted = await _form_to(request, assignment_id)
+    if isinstance(posted, Response):
+        return _bare(posted)
+    found, form = posted
 
     async def work(call: PortalCall) -> Response:
         assignment = await portal_pages.assigned(call.connection, call.visitor, found)
@@ -292,7 +295,11 @@ async def portal_autosave(request: Request, assignment_id: str) -> Response:
             saved = False
         return Response(status_code=204 if saved else 422, headers=PAGE_HEADERS)
 
-    answer = await _visit(request, work)
+    return _bare(await _visit(request, work))
+
+
+def _bare(answer: Response) -> Response:
+    """A refusal page as its status alone: the page's script reads no HTML."""
     if answer.status_code in (403, 404) and answer.headers.get("content-type", "").startswith(
         "text/html"
     ):
@@ -303,12 +310,10 @@ async def portal_autosave(request: Request, assignment_id: str) -> Response:
 @router.post("/portal/assignments/{assignment_id}/log")
 async def portal_log(request: Request, assignment_id: str) -> Response:
     """Log a piece of homework: done or not, minutes, a reflection (private)."""
-    if not portal_session.same_origin(request, _settings(request)):
-        return _refused(request)
-    found = _assignment_id(assignment_id)
-    if found is None:
-        return _not_found(request)
-    form = await _posted(request)
+    posted = await _form_to(request, assignment_id)
+    if isinstance(posted, Response):
+        return posted
+    found, form = posted
 
     async def work(call: PortalCall) -> Response:
         assignment = await portal_pages.assigned(call.connection, call.visitor, found)

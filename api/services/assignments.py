@@ -238,22 +238,9 @@ class _View(AssignmentPublic):
 
 
 def _view_of(row: Any) -> _View:
-    """The public view of a row of `_views_statement`, built without validating the
-    database's own typed columns again (model_construct)."""
-    return _View.model_construct(
-        id=row.id,
-        client_id=row.client_id,
-        couple_id=row.couple_id,
-        instrument=InstrumentRef.model_construct(slug=row.slug, url=row.url, version=row.version),
-        status=AssignmentStatus(row.status),
-        due=row.due,
-        note=row.note,
-        response_id=row.response_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        portal_url=None,
-        change_seq=row.change_seq,
-    )
+    """The public view of a row of `_views_statement`, from the same document a page
+    writes (`_view_document`), so the two cannot drift apart."""
+    return _View.model_validate({**_view_document(row), "change_seq": row.change_seq})
 
 
 def _view_document(row: Any) -> dict[str, Any]:

@@ -37,7 +37,9 @@ _assignment = Assignment.__table__.c  # type: ignore[attr-defined]
 _instrument = Instrument.__table__.c  # type: ignore[attr-defined]
 _response = Response.__table__.c  # type: ignore[attr-defined]
 _clinic = bindparam(CLINIC_PARAMETER)
-_with_instrument = Assignment.__table__.join(  # type: ignore[attr-defined]
+# An assignment with its instrument, both of the connection's clinic (the portal's pages
+# read through it too).
+WITH_INSTRUMENT = Assignment.__table__.join(  # type: ignore[attr-defined]
     Instrument.__table__,  # type: ignore[attr-defined]
     (_instrument.id == _assignment.instrument_id) & (_instrument.clinic_id == _clinic),
 )
@@ -54,7 +56,7 @@ _OPEN_ASSIGNMENTS = scoped(
         _assignment.activity_id,
         _assignment.note,
     )
-    .select_from(_with_instrument)
+    .select_from(WITH_INSTRUMENT)
     .where(
         _assignment.clinic_id == _clinic,
         _assignment.client_id == bindparam("client_id"),
@@ -211,7 +213,7 @@ def _own_statement(for_update: bool) -> Any:
             _assignment.note,
             _instrument.title,
         )
-        .select_from(_with_instrument)
+        .select_from(WITH_INSTRUMENT)
         .where(
             _assignment.clinic_id == _clinic,
             _assignment.id == bindparam("assignment_id"),

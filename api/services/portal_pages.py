@@ -57,14 +57,10 @@ _instrument = Instrument.__table__.c  # type: ignore[attr-defined]
 _response = Response.__table__.c  # type: ignore[attr-defined]
 _score = Score.__table__.c  # type: ignore[attr-defined]
 _clinic = bindparam(CLINIC_PARAMETER)
-_with_instrument = Assignment.__table__.join(  # type: ignore[attr-defined]
-    Instrument.__table__,  # type: ignore[attr-defined]
-    (_instrument.id == _assignment.instrument_id) & (_instrument.clinic_id == _clinic),
-)
 
 _DONE = scoped(
     select(_assignment.id, _assignment.due, _assignment.activity_id, _instrument.title)
-    .select_from(_with_instrument)
+    .select_from(portal.WITH_INSTRUMENT)
     .where(
         _assignment.clinic_id == _clinic,
         _assignment.client_id == bindparam("client_id"),

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
-from api.persistence import ClinicSession
+from api.persistence import ClinicSession, across_clinics
 from api.services.clinics import create_clinic
 from api.services.instruments import resolve_instrument
-from schemas import Assignment, Client, ClientIdentifier, Couple, CoupleMember
+from api.services.portal_links import token_digest
+from schemas import Assignment, Client, ClientIdentifier, Couple, CoupleMember, PortalLink
 
 
 @contextmanager
@@ -57,3 +59,14 @@ def make_assignment(
     session.add(assignment)
     session.flush()
     return assignment
+
+
+def link_row(engine: Engine, portal_url: str, **values: Any) -> None:
+    """Change the stored row of a portal link (by its URL's token): expire or revoke it."""
+    with ClinicSession(engine) as system, across_clinics(system):
+        system.execute(
+            update(PortalLink)
+            .where(PortalLink.token_hash == token_digest(portal_url.rsplit("/", 1)[-1]))
+            .values(**values)
+        )
+        system.commit()

@@ -6,13 +6,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 from sqlmodel import select
 
 from api.persistence import ClinicSession, across_clinics
-from api.services.portal_links import token_digest
-from schemas import PortalLink, Response
+from schemas import Response
 from schemas.base import utcnow
+from tests.api.factories import link_row
 from tests.api.http import PortalClient
 from tests.assessments.builders import checkin_response
 
@@ -54,16 +53,6 @@ def test_the_partners_answers_never_reach_the_portal(http, couple_assignments):
     assert "Reported feeling afraid" not in seen and '"flags"' not in seen
     own = robin.submit(robins["id"], checkin_response(safety=False))
     assert own.status_code == 200 and set(own.json()) == {"status", "response_id"}
-
-
-def link_row(engine, portal_url: str, **values):
-    with ClinicSession(engine) as system, across_clinics(system):
-        system.execute(
-            update(PortalLink)
-            .where(PortalLink.token_hash == token_digest(portal_url.rsplit("/", 1)[-1]))
-            .values(**values)
-        )
-        system.commit()
 
 
 @pytest.mark.parametrize("how", ["revoked", "expired", "cancelled", "unknown", "missing"])

@@ -19,20 +19,20 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
 from api.app import create_app
 from api.auth import portal_session
 from api.i18n import TRANSLATION, catalogues
 from api.persistence import ClinicSession, across_clinics, acting_for
 from api.services.instruments import resolve_instrument
-from api.services.portal_links import issue_link, token_digest
+from api.services.portal_links import issue_link
 from api.services.portal_pages import field_ids
 from api.settings import Settings
 from assessments.plans import Occurrence
 from assessments.streaks import current_streak
-from schemas import Assignment, PortalLink
+from schemas import Assignment
 from schemas.base import utcnow
+from tests.api.factories import link_row
 from tests.api.http import Integrator, access_token, new_clinic
 from tests.assessments.builders import CHECK_IN
 
@@ -282,16 +282,6 @@ def test_static_files_are_served_with_their_types_and_nothing_else(http):
 
 
 # Sessions end with their link
-
-
-def link_row(engine, portal_url: str, **values: Any) -> None:
-    with ClinicSession(engine) as system, across_clinics(system):
-        system.execute(
-            update(PortalLink)
-            .where(PortalLink.token_hash == token_digest(portal_url.rsplit("/", 1)[-1]))
-            .values(**values)
-        )
-        system.commit()
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def _both_ways(database_url, statement, parameters):
                 through = connection.execute(statement, parameters)
                 expected = _rows(through)
                 driver.execute("ROLLBACK TO compare")
-                got = _rows(Prepared(statement, connection.dialect).run(driver, parameters))
+                got = _rows(Prepared.of(statement, connection.dialect).run(driver, parameters))
                 connection.rollback()
         finally:
             engine.dispose()
@@ -74,7 +74,7 @@ def _both_ways(database_url, statement, parameters):
                 expected = _rows(await connection.execute(statement, parameters))
                 await savepoint.rollback()
                 driver = (await connection.get_raw_connection()).driver_connection
-                prepared = Prepared(statement, connection.dialect)
+                prepared = Prepared.of(statement, connection.dialect)
                 got = _rows(await prepared.run_async(driver, parameters))
                 await connection.rollback()
         finally:
@@ -154,8 +154,8 @@ def test_what_is_not_prepared_stays_with_sqlalchemy(database_url):
     engine = make_engine(database_url) if sqlite else make_async_engine(database_url)
     dialect = engine.dialect
     assert isinstance(responses._INSERT_SCORES.statement, Insert)
-    assert not Prepared.possible(responses._INSERT_SCORES.statement, dialect)  # column defaults
-    assert not Prepared.possible(portal._OPEN_ASSIGNMENTS.statement, dialect)  # an IN list
-    assert Prepared.possible(portal._OWN.statement, dialect)
+    assert Prepared.of(responses._INSERT_SCORES.statement, dialect) is None  # column defaults
+    assert Prepared.of(portal._OPEN_ASSIGNMENTS.statement, dialect) is None  # an IN list
+    assert Prepared.of(portal._OWN.statement, dialect) is not None
     if not sqlite:  # the server's PostgreSQL engine is asyncio; a plain one is not prepared for
-        assert not Prepared.possible(portal._OWN.statement, make_engine(database_url).dialect)
+        assert Prepared.of(portal._OWN.statement, make_engine(database_url).dialect) is None
