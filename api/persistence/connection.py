@@ -75,16 +75,20 @@ class ClinicConnection:
         if self._last is not None:  # something runs after it after all: it runs first
             await self._run_last()
         bound = self._bound(statement, parameters)
-        prepared = None if isinstance(bound, list) else self._prepared(statement)
+        prepared = self._prepared(statement, keys=_keys(bound))
         if isinstance(self._connection, AsyncConnection):
-            if prepared is not None:
-                driver = await self._driver_connection()
-                return await prepared.run_async(driver, bound or {})  # type: ignore[return-value,arg-type]
-            return await self._connection.execute(statement.statement, bound)
-        if prepared is not None:
-            driver = self._connection.connection.driver_connection
-            return prepared.run(driver, bound or {})  # type: ignore[arg-type,return-value]
-        return self._connection.execute(statement.statement, bound)
+            if prepared is None:
+                return await self._connection.execute(statement.statement, bound)
+            driver = await self._driver_connection()
+            if isinstance(bound, list):
+                return await prepared.run_many_async(driver, bound)  # type: ignore[return-value]
+            return await prepared.run_async(driver, bound or {})  # type: ignore[return-value]
+        if prepared is None:
+            return self._connection.execute(statement.statement, bound)
+        driver = self._connection.connection.driver_connection
+        if isinstance(bound, list):
+            return prepared.run_many(driver, bound)  # type: ignore[arg-type,return-value]
+        return prepared.run(driver, bound or {})  # type: ignore[arg-type,return-value]
 
     async def execute_last(self, statement: Scoped, parameters: dict[str, Any], rows: int) -> None:
         """Run `statement` as the transaction's last, expecting it to change `rows` rows.
@@ -140,18 +144,25 @@ class ClinicConnection:
             raise TenancyError("a clinic connection runs only statements checked by scoped()")
         return parameters if statement.across_clinics else self._confine(statement, parameters)
 
-    def _prepared(self, statement: Scoped, at_once: bool = False) -> Prepared | None:
-        """The statement's `Prepared` form, from its second run on; else None."""
+    def _prepared(
+        self, statement: Scoped, at_once: bool = False, keys: tuple[str, ...] | None = ()
+    ) -> Prepared | None:
+        """The statement's `Prepared` form (an INSERT's for rows naming `keys`), from its
+        second run on; else None. Rows that name different columns (`keys` None) stay
+        with SQLAlchemy."""
+        if keys is None or (keys and not statement.inserts):
+            return None
         dialect = self._connection.dialect
-        known = statement.prepared.get(dialect.name)
+        form = (dialect.name, keys) if keys else dialect.name
+        known = statement.prepared.get(form)
         if isinstance(known, Prepared):
             return known
         if known is None and not at_once:  # its first run: SQLAlchemy runs it
-            statement.prepared[dialect.name] = _RAN_ONCE
+            statement.prepared[form] = _RAN_ONCE
             return None
         if known is None or known is _RAN_ONCE:
-            known = Prepared.of(statement.statement, dialect) or _NOT_PREPARED
-            statement.prepared[dialect.name] = known
+            known = Prepared.of(statement.statement, dialect, keys) or _NOT_PREPARED
+            statement.prepared[form] = known
         return known if isinstance(known, Prepared) else None
 
     def _confine(self, statement: Scoped, parameters: Parameters) -> Parameters:
@@ -165,6 +176,17 @@ class ClinicConnection:
             return [{**row, "clinic_id": clinic_id} for row in rows]
         confined = [{**row, CLINIC_PARAMETER: clinic_id} for row in rows]
         return confined if isinstance(parameters, list) else confined[0]
+
+
+def _keys(parameters: Parameters) -> tuple[str, ...] | None:
+    """The columns rows to insert name, in order: () for one statement's parameters, None
+    for rows that differ (SQLAlchemy runs those)."""
+    if not isinstance(parameters, list):
+        return ()
+    if not parameters:
+        return None
+    keys = tuple(parameters[0])
+    return keys if all(tuple(row) == keys for row in parameters) else None
 
 
 def _expect(rows: int, changed: int) -> None:

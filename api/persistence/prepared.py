@@ -10,18 +10,27 @@ on SQLite) and the same result processors (text becomes a UTC datetime, JSON
 a document). Only SQLAlchemy's per-call machinery is left out. It runs in the
 transaction SQLAlchemy began on the same connection.
 
+An INSERT is prepared for the columns its rows name (`keys`) and runs all
+its rows in one `executemany`. The columns they leave out that have a
+Python-side default (an id, a timestamp, an empty list) get it here, row by
+row, as SQLAlchemy would give it: a constant, or a function of no arguments.
+A submission inserts its response and its scores this way.
+
 What this does not cover stays with SQLAlchemy (`ClinicConnection.execute`
-decides): inserts, whose missing columns SQLAlchemy fills with their
-defaults; many rows at once; IN lists expanded at execution; statements
-whose bind names need escaping; and a statement until it is used a second
-time, so statements built for one request are never compiled twice over.
+decides): inserts with preset values or RETURNING, or with a default made by
+a sequence run first or by a function of SQLAlchemy's execution context; IN
+lists expanded at execution; statements whose bind names need escaping; and
+a statement until it is used a second time, so statements built for one
+request are never compiled twice over.
 """
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Dialect, Insert
@@ -36,8 +45,14 @@ _DRIVERS = {("sqlite", "pysqlite", False), ("postgresql", "psycopg", True)}
 class Prepared:
     """One statement compiled for its dialect, with its processors, ready to run on the driver."""
 
-    def __init__(self, compiled: Compiled, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        compiled: Compiled,
+        dialect: Dialect,
+        defaults: dict[str, Callable[[], Any]] | None = None,
+    ) -> None:
         self.sql = compiled.string
+        self._defaults = defaults or {}  # an INSERT's left-out columns, made per row
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         # SQLite's qmark parameters go by position; psycopg's pyformat ones by name.
         self._positional = compiled.positiontup is not None
@@ -55,15 +70,29 @@ class Prepared:
         self._row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
     @classmethod
-    def of(cls, statement: Executable, dialect: Dialect) -> Prepared | None:
-        """The statement prepared for `dialect`'s driver, or None if it stays with SQLAlchemy."""
+    def of(
+        cls, statement: Executable, dialect: Dialect, keys: tuple[str, ...] = ()
+    ) -> Prepared | None:
+        """The statement prepared for `dialect`'s driver, or None if it stays with SQLAlchemy.
+        An INSERT is prepared for rows that name the columns `keys`."""
         driver = (dialect.name, dialect.driver, dialect.is_async)
-        if driver not in _DRIVERS or isinstance(statement, Insert):
+        if driver not in _DRIVERS:
             return None
-        compiled = statement.compile(dialect=dialect)
+        defaults: dict[str, Callable[[], Any]] | None = None
+        if isinstance(statement, Insert):
+            if not keys or statement._values or statement._multi_values:
+                return None
+            if statement._returning or statement.select is not None:
+                return None
+            compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+            defaults = _python_defaults(compiled)
+            if defaults is None:
+                return None
+        else:
+            compiled = statement.compile(dialect=dialect)
         if compiled.escaped_bind_names or "POSTCOMPILE" in compiled.string:
             return None
-        return cls(compiled, dialect)
+        return cls(compiled, dialect, defaults)
 
     def run(self, driver: sqlite3.Connection, parameters: dict[str, Any]) -> PreparedResult:
         """Run on sqlite3 (in the caller's transaction)."""
@@ -74,6 +103,20 @@ class Prepared:
             return PreparedResult(self._rows(description, found), cursor.rowcount)
         finally:
             cursor.close()
+
+    def run_many(self, driver: sqlite3.Connection, rows: list[dict[str, Any]]) -> PreparedResult:
+        """Run an INSERT of `rows` on sqlite3 (in the caller's transaction)."""
+        cursor = driver.executemany(self.sql, [self.values(row) for row in rows])  # type: ignore[misc]
+        try:
+            return PreparedResult([], cursor.rowcount)
+        finally:
+            cursor.close()
+
+    async def run_many_async(self, driver: Any, rows: list[dict[str, Any]]) -> PreparedResult:
+        """Run an INSERT of `rows` on psycopg's asyncio connection (in the caller's transaction)."""
+        async with driver.cursor() as cursor:
+            await cursor.executemany(self.sql, [self.values(row) for row in rows])
+            return PreparedResult([], cursor.rowcount)
 
     async def run_async(self, driver: Any, parameters: dict[str, Any]) -> PreparedResult:
         """Run on psycopg's asyncio connection (in the caller's transaction)."""
@@ -87,7 +130,12 @@ class Prepared:
         """The driver's parameters: processed, in order (SQLite) or by name (psycopg)."""
         values = []
         for name, process in zip(self._order, self._bind, strict=True):
-            value = parameters[name] if name in parameters else self._fixed[name]
+            if name in parameters:
+                value = parameters[name]
+            elif name in self._defaults:
+                value = self._defaults[name]()
+            else:
+                value = self._fixed[name]
             values.append(value if process is None or value is None else process(value))
         return values if self._positional else dict(zip(self._order, values, strict=True))
 
@@ -107,6 +155,40 @@ class Prepared:
             )
             for raw in found
         ]
+
+
+def _python_defaults(compiled: Compiled) -> dict[str, Callable[[], Any]] | None:
+    """What an INSERT gives, row by row, the columns its rows leave out, or None if only
+    SQLAlchemy can (a sequence run first, a function of its execution context). Defaults
+    that are SQL are in the statement itself."""
+    made: dict[str, Callable[[], Any]] = {}
+    for column in compiled.insert_prefetch:
+        default = column.default
+        if default is None:
+            return None
+        if default.is_scalar:
+            made[column.key] = partial(_constant, default.arg)  # type: ignore[attr-defined]
+        elif default.is_callable and _takes_nothing(getattr(default.arg, "__wrapped__", None)):  # type: ignore[attr-defined]
+            made[column.key] = default.arg.__wrapped__  # type: ignore[attr-defined]
+        else:
+            return None
+    return made
+
+
+def _takes_nothing(function: Any) -> bool:
+    """A function SQLAlchemy calls without its context (it wraps those in a lambda)."""
+    if not callable(function):
+        return False
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature, such as `list`
+        return True
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in parameters)  # fmt: skip
+
+
+def _constant(value: Any) -> Any:
+    return value
 
 
 class PreparedResult:

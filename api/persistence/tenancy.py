@@ -319,8 +319,11 @@ class Scoped:
     statement: Executable
     across_clinics: bool = False
     seal: object = field(default=None, repr=False, compare=False)
-    # Per dialect: how often it ran, then its `Prepared` form (see `api.persistence.prepared`).
-    prepared: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Per dialect (and an INSERT's columns): how often it ran, then its `Prepared` form
+    # (see `api.persistence.prepared`).
+    prepared: dict[str | tuple[str, tuple[str, ...]], Any] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def inserts(self) -> bool:

@@ -11,15 +11,15 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Insert
+from sqlalchemy import Column, Insert, Integer, MetaData, Table, func, insert, select
 
 from api.persistence import make_engine
 from api.persistence.connection import make_async_engine
 from api.persistence.prepared import Prepared, PreparedResult
 from api.persistence.tenancy import CLINIC_PARAMETER
 from api.services import assignments, portal, portal_links, responses
-from schemas import AssignmentStatus
-from schemas.base import utcnow
+from schemas import AssignmentStatus, Score
+from schemas.base import new_id, utcnow
 from tests.api.http import PortalClient
 from tests.assessments.builders import STATEMENTS, balance_response, checkin_response
 
@@ -154,8 +154,134 @@ def test_what_is_not_prepared_stays_with_sqlalchemy(database_url):
     engine = make_engine(database_url) if sqlite else make_async_engine(database_url)
     dialect = engine.dialect
     assert isinstance(responses._INSERT_SCORES.statement, Insert)
-    assert Prepared.of(responses._INSERT_SCORES.statement, dialect) is None  # column defaults
     assert Prepared.of(portal._OPEN_ASSIGNMENTS.statement, dialect) is None  # an IN list
     assert Prepared.of(portal._OWN.statement, dialect) is not None
     if not sqlite:  # the server's PostgreSQL engine is asyncio; a plain one is not prepared for
         assert Prepared.of(portal._OWN.statement, make_engine(database_url).dialect) is None
+
+
+def _score_rows(submitted, count, **fields):
+    """`count` score rows for the submitted response, with `fields` set in each."""
+    return [
+        {
+            "clinic_id": submitted[CLINIC_PARAMETER],
+            "response_id": submitted["response_id"],
+            "client_id": submitted["client_id"],
+            "scale": f"compare-{n}",
+            "label": f'Label é {n} "quoted"',
+            "value": n / 4 if n % 3 else None,
+            "min": 0.0,
+            "max": 4.0,
+            "band": None if n % 2 else "middle",
+            "interpretation": "line one\nline two",
+            "unscored_reason": "too few answers" if n % 3 == 0 else None,
+        }
+        | fields
+        for n in range(count)
+    ]
+
+
+def _inserted_both_ways(database_url, rows):
+    """The score rows as read back after SQLAlchemy inserted `rows`, then after the prepared
+    statement inserted them (each rolled back): ordered by scale, every column."""
+    statement = responses._INSERT_SCORES.statement
+    keys = tuple(rows[0])
+    back = (
+        select(*Score.__table__.columns)
+        .where(  # type: ignore[attr-defined]
+            Score.__table__.c.scale.like("compare-%")  # type: ignore[attr-defined]
+        )
+        .order_by(Score.__table__.c.scale)
+    )  # type: ignore[attr-defined]
+    if database_url.startswith("sqlite"):
+        engine = make_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                connection.begin()
+                driver = connection.connection.driver_connection
+                driver.execute("SAVEPOINT compare")
+                counted = connection.execute(statement, rows).rowcount
+                expected = [tuple(row) for row in connection.execute(back)]
+                driver.execute("ROLLBACK TO compare")
+                prepared = Prepared.of(statement, connection.dialect, keys)
+                got_count = prepared.run_many(driver, rows).rowcount
+                got = [tuple(row) for row in connection.execute(back)]
+                connection.rollback()
+        finally:
+            engine.dispose()
+        return (expected, counted), (got, got_count)
+
+    async def on_postgresql():
+        engine = make_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                await connection.begin()
+                savepoint = await connection.begin_nested()
+                counted = (await connection.execute(statement, rows)).rowcount
+                expected = [tuple(row) for row in await connection.execute(back)]
+                await savepoint.rollback()
+                driver = (await connection.get_raw_connection()).driver_connection
+                prepared = Prepared.of(statement, connection.dialect, keys)
+                got_count = (await prepared.run_many_async(driver, rows)).rowcount
+                got = [tuple(row) for row in await connection.execute(back)]
+                await connection.rollback()
+        finally:
+            await engine.dispose()
+        return (expected, counted), (got, got_count)
+
+    return asyncio.run(on_postgresql())
+
+
+def test_an_insert_writes_the_same_rows_as_sqlalchemy(database_url, submitted):
+    """Every column given: the rows read back are equal, value for value and type for type
+    (UUIDs, aware datetimes, JSON lists, text with quotes and accents, NULLs)."""
+    now = utcnow()
+    rows = [row | {"id": new_id(), "items_used": [f"i{row['scale']}", "ü"], "created_at": now}
+            for row in _score_rows(submitted, 7)]  # fmt: skip
+    (expected, counted), (got, got_count) = _inserted_both_ways(database_url, rows)
+    assert len(expected) == 7 and got == expected
+    for ours, theirs in zip(got[0], expected[0], strict=True):
+        assert type(ours) is type(theirs)
+    # The driver counts the rows; SQLAlchemy's batched insert on PostgreSQL does not (-1).
+    assert got_count == 7 and counted == (7 if database_url.startswith("sqlite") else -1)
+
+
+def test_an_insert_gives_left_out_columns_their_defaults_row_by_row(database_url, submitted):
+    """`id`, `items_used` and `created_at` left out: each row gets a new time-ordered id, an
+    empty list and the time of the insert, as SQLAlchemy gives them."""
+    before = utcnow()
+    (expected, _), (got, got_count) = _inserted_both_ways(database_url, _score_rows(submitted, 3))
+    after = utcnow()
+    assert got_count == 3
+    columns = [column.name for column in Score.__table__.columns]  # type: ignore[attr-defined]
+    at = {name: columns.index(name) for name in ("id", "items_used", "created_at")}
+    for rows in (expected, got):
+        ids = [row[at["id"]] for row in rows]
+        assert len(set(ids)) == 3 and all(i.version == 7 for i in ids)
+        assert all(row[at["items_used"]] == [] for row in rows)
+        assert all(before <= row[at["created_at"]] <= after for row in rows)
+    # Apart from what is made anew per row, the rows are the same.
+    same = [i for i, name in enumerate(columns) if name not in ("id", "created_at")]
+    assert [[row[i] for i in same] for row in got] == [[row[i] for i in same] for row in expected]
+
+
+def test_inserts_only_sqlalchemy_can_make_stay_with_it(database_url):
+    sqlite = database_url.startswith("sqlite")
+    dialect = (make_engine(database_url) if sqlite else make_async_engine(database_url)).dialect
+    scores = responses._INSERT_SCORES.statement
+    keys = ("clinic_id", "response_id", "client_id", "scale", "label")
+    assert Prepared.of(scores, dialect, keys) is not None
+    assert Prepared.of(scores, dialect) is None  # which columns the rows name is not known
+    assert Prepared.of(scores.returning(Score.__table__.c.id), dialect, keys) is None  # type: ignore[attr-defined]
+    assert Prepared.of(scores.values(scale="preset"), dialect, keys) is None
+    table = Table(
+        "made_by_sql",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("stamp", Integer, default=func.abs(-1)),  # a SQL expression
+        Column("context", Integer, default=lambda context: context.current_parameters["id"]),
+        Column("plain", Integer, default=lambda: 1),
+    )
+    made_in_sql = Prepared.of(insert(table), dialect, ("id", "context"))
+    assert made_in_sql is not None and "abs(" in made_in_sql.sql  # in the statement itself
+    assert Prepared.of(insert(table), dialect, ("id", "stamp")) is None  # needs the context
