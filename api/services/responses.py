@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from pydantic import BaseModel
 from sqlalchemy import Text, bindparam, cast, func, insert, literal_column, type_coerce, update
 from sqlmodel import Session, select
 
@@ -38,7 +37,6 @@ from schemas.instrument import InstrumentRef
 from schemas.response import (
     ChangePublic,
     FlagPublic,
-    ResponsePublic,
     ResultPoint,
     ResultSeries,
     ScaleTrend,
@@ -425,10 +423,7 @@ def _authored(document: Any, problems: list[assessments.Problem]) -> datetime:
     return authored
 
 
-_SCORE_FIELDS = (
-    "scale", "label", "value", "min", "max", "band", "interpretation", "items_used",
-    "unscored_reason",
-)  # fmt: skip
+_SCORE_FIELDS = tuple(ScorePublic.model_fields)  # as the view's statement builds each score
 
 
 def _scores_of_response(dialect: str) -> Any:
@@ -490,36 +485,49 @@ _VIEW = {dialect: _view_statement(dialect) for dialect in ("sqlite", "postgresql
 
 async def response_view(connection: ClinicConnection, response_id: uuid.UUID) -> bytes:
     """A response with its scores and flags, for the counsellor's practice system: the
-    `ResponsePublic` document as JSON.
+    `ResponsePublic` document as JSON, written by orjson straight from the row.
 
     The QuestionnaireResponse goes out as the database holds it (valid JSON Tandem
     wrote): decoding and re-encoding the largest part of every read is what this
-    saves (see the README's performance section).
+    saves, and building the envelope's models (see the README's performance
+    section). A test holds the body to `ResponsePublic`, field for field and type
+    for type.
     """
     view = _VIEW[connection.dialect.name]
     found = (await connection.execute(view, {"response_id": response_id})).first()
     if found is None:
         raise NotFound(f"no response {response_id}")
     definition = await clinical_definition_of(connection, InstrumentKey.of_columns(found))
-    envelope = ResponsePublic(
-        id=found.id,
-        assignment_id=found.assignment_id,
-        client_id=found.client_id,
-        instrument=InstrumentRef(slug=found.slug, url=found.url, version=found.version),
-        status=ResponseStatus(found.status),
-        authored=found.authored,
-        questionnaire_response={},
-        scores=[ScorePublic(**score) for score in _in_spec_order(definition, found.scores or [])],
-        flags=[FlagPublic(**flag) for flag in found.flags],
-    )
-    return json_with_stored(envelope, "questionnaire_response", found.questionnaire_response)
+    scores = _in_spec_order(definition, found.scores or [])
+    document = {
+        "id": found.id,
+        "assignment_id": found.assignment_id,
+        "client_id": found.client_id,
+        "instrument": {"slug": found.slug, "url": found.url, "version": found.version},
+        "status": found.status,
+        "authored": found.authored,
+        "questionnaire_response": orjson.Fragment(found.questionnaire_response),
+        "scores": [_score_document(score) for score in scores],
+        "flags": [{field: flag[field] for field in _FLAG_FIELDS} for flag in found.flags],
+    }
+    return orjson.dumps(document, option=orjson.OPT_UTC_Z)
 
 
-def json_with_stored(model: BaseModel, field: str, stored: str) -> bytes:
-    """`model` as JSON, but with `field` holding `stored`, JSON text as the database keeps it."""
-    document = model.model_dump(mode="json")
-    document[field] = orjson.Fragment(stored)
-    return orjson.dumps(document)
+_FLAG_FIELDS = tuple(FlagPublic.model_fields)
+
+
+def _score_document(score: dict[str, Any]) -> dict[str, Any]:
+    """`ScorePublic` of a score as the view's statement gives it: bounds and value are
+    JSON numbers PostgreSQL may spell as integers; the model's are floats."""
+    return {
+        field: float(score[field])
+        if field in _REAL_FIELDS and score[field] is not None
+        else score[field]
+        for field in _SCORE_FIELDS
+    }
+
+
+_REAL_FIELDS = frozenset({"value", "min", "max"})
 
 
 def client_results(

@@ -125,6 +125,15 @@ def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_docum
         "reference": f"Patient/{robin['id']}"
     }
     assert body["authored"].endswith("Z")  # pydantic's spelling of UTC, as every other route
+    # Written straight from the row: numbers as the model's floats (PostgreSQL's JSON may
+    # spell 2.0 as 2, which compares equal above), the safety flag's `private` a boolean.
+    assert all(
+        isinstance(score[name], float)
+        for score in body["scores"]
+        for name in ("value", "min", "max")
+        if score[name] is not None
+    )
+    assert any(score["value"] is not None for score in body["scores"])
     # The six balance scales, in the scoring spec's order, each in ScorePublic's shape.
     assert body["scores"][0]["scale"] == "closeness" and len(body["scores"]) == 6
     assert integrator.get(f"/v1/responses/{robin['id']}").status_code == 404
