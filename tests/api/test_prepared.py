@@ -46,20 +46,25 @@ def submitted(http, integrator, credentials):
     }
 
 
-def _both_ways(database_url, statement, parameters):
+def _both_ways(database_url, statement, parameters, read_back=None):
     """(SQLAlchemy's rows and count, the prepared statement's), inside one transaction
-    that is rolled back, so a statement that changes rows changes them for neither."""
+    that is rolled back, so a statement that changes rows changes them for neither.
+    An INSERT takes a list of rows; the rows `read_back` selects after it are compared."""
+    many = isinstance(parameters, list)
+    keys = tuple(parameters[0]) if many else ()
     if database_url.startswith("sqlite"):
         engine = make_engine(database_url)
         try:
             with engine.connect() as connection:
                 connection.begin()
                 driver = connection.connection.driver_connection
+                shown = (lambda: connection.execute(read_back)) if read_back is not None else None
                 driver.execute("SAVEPOINT compare")
-                through = connection.execute(statement, parameters)
-                expected = _rows(through)
+                expected = _rows(connection.execute(statement, parameters), shown)
                 driver.execute("ROLLBACK TO compare")
-                got = _rows(Prepared.of(statement, connection.dialect).run(driver, parameters))
+                prepared = Prepared.of(statement, connection.dialect, keys)
+                run = prepared.run_many if many else prepared.run
+                got = _rows(run(driver, parameters), shown)
                 connection.rollback()
         finally:
             engine.dispose()
@@ -69,13 +74,18 @@ def _both_ways(database_url, statement, parameters):
         engine = make_async_engine(database_url)
         try:
             async with engine.connect() as connection:
+
+                async def shown():
+                    return await connection.execute(read_back) if read_back is not None else None
+
                 await connection.begin()
                 savepoint = await connection.begin_nested()
-                expected = _rows(await connection.execute(statement, parameters))
+                expected = _rows(await connection.execute(statement, parameters), await shown())
                 await savepoint.rollback()
                 driver = (await connection.get_raw_connection()).driver_connection
-                prepared = Prepared.of(statement, connection.dialect)
-                got = _rows(await prepared.run_async(driver, parameters))
+                prepared = Prepared.of(statement, connection.dialect, keys)
+                run = prepared.run_many_async if many else prepared.run_async
+                got = _rows(await run(driver, parameters), await shown())
                 await connection.rollback()
         finally:
             await engine.dispose()
@@ -84,15 +94,21 @@ def _both_ways(database_url, statement, parameters):
     return asyncio.run(on_postgresql())
 
 
-def _rows(result):
-    """(rows as tuples, names, count changed) of SQLAlchemy's result or a prepared one."""
+def _rows(result, shown=None):
+    """(rows as tuples, names, count changed) of SQLAlchemy's result or a prepared one; the
+    rows and names those of `shown` (a result, or a function giving one) when given."""
+    count = result.rowcount
+    if callable(shown):
+        shown = shown()
+    if shown is not None:
+        result = shown
     if isinstance(result, PreparedResult):
         rows = list(result)
         names = list(rows[0]._fields) if rows else None
     else:
         rows = list(result) if result.returns_rows else []
         names = list(result.keys()) if result.returns_rows and rows else None
-    return [tuple(row) for row in rows], names, result.rowcount
+    return [tuple(row) for row in rows], names, count
 
 
 @pytest.mark.parametrize(
@@ -182,54 +198,13 @@ def _score_rows(submitted, count, **fields):
 
 
 def _inserted_both_ways(database_url, rows):
-    """The score rows as read back after SQLAlchemy inserted `rows`, then after the prepared
-    statement inserted them (each rolled back): ordered by scale, every column."""
-    statement = responses._INSERT_SCORES.statement
-    keys = tuple(rows[0])
-    back = (
-        select(*Score.__table__.columns)
-        .where(  # type: ignore[attr-defined]
-            Score.__table__.c.scale.like("compare-%")  # type: ignore[attr-defined]
-        )
-        .order_by(Score.__table__.c.scale)
-    )  # type: ignore[attr-defined]
-    if database_url.startswith("sqlite"):
-        engine = make_engine(database_url)
-        try:
-            with engine.connect() as connection:
-                connection.begin()
-                driver = connection.connection.driver_connection
-                driver.execute("SAVEPOINT compare")
-                counted = connection.execute(statement, rows).rowcount
-                expected = [tuple(row) for row in connection.execute(back)]
-                driver.execute("ROLLBACK TO compare")
-                prepared = Prepared.of(statement, connection.dialect, keys)
-                got_count = prepared.run_many(driver, rows).rowcount
-                got = [tuple(row) for row in connection.execute(back)]
-                connection.rollback()
-        finally:
-            engine.dispose()
-        return (expected, counted), (got, got_count)
-
-    async def on_postgresql():
-        engine = make_async_engine(database_url)
-        try:
-            async with engine.connect() as connection:
-                await connection.begin()
-                savepoint = await connection.begin_nested()
-                counted = (await connection.execute(statement, rows)).rowcount
-                expected = [tuple(row) for row in await connection.execute(back)]
-                await savepoint.rollback()
-                driver = (await connection.get_raw_connection()).driver_connection
-                prepared = Prepared.of(statement, connection.dialect, keys)
-                got_count = (await prepared.run_many_async(driver, rows)).rowcount
-                got = [tuple(row) for row in await connection.execute(back)]
-                await connection.rollback()
-        finally:
-            await engine.dispose()
-        return (expected, counted), (got, got_count)
-
-    return asyncio.run(on_postgresql())
+    """The score rows read back after SQLAlchemy inserted `rows`, then after the prepared
+    statement inserted them (each rolled back): ((rows, count), (rows, count)), every
+    column, ordered by scale."""
+    scores = Score.__table__.c  # type: ignore[attr-defined]
+    back = select(*scores).where(scores.scale.like("compare-%")).order_by(scores.scale)
+    expected, got = _both_ways(database_url, responses._INSERT_SCORES.statement, rows, back)
+    return (expected[0], expected[2]), (got[0], got[2])
 
 
 def test_an_insert_writes_the_same_rows_as_sqlalchemy(database_url, submitted):
