@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from api import __version__
 from api.middleware import BodyLimit, RequestContext
 from api.persistence import make_engine
-from api.persistence.connection import ConnectionBinds, make_async_engine
+from api.persistence.connection import ConnectionBinds, PostgresPools
 from api.persistence.engine import Checkpointer
 from api.persistence.migrations import is_current
 from api.persistence.session import write_engine_of
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url, background_checkpoints=settings.is_sqlite)
     checkpointer = Checkpointer(engine) if settings.is_sqlite else None
-    async_engine = None if settings.is_sqlite else make_async_engine(settings.database_url)
+    pools = None if settings.is_sqlite else PostgresPools(settings.database_url)
     export_worker = ExportWorker(engine, settings) if settings.export_worker else None
 
     @asynccontextmanager
@@ -71,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         if checkpointer is not None:
             checkpointer.start()
+        if pools is not None:
+            await pools.open()
         # Everything made so far (routes, schemas, compiled statements) lives as long
         # as the app: out of the collector's way, full collections stay short.
         gc.collect()
@@ -85,8 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.state.connection_binds.group is not None:
             app.state.connection_binds.group.settle()
         engine.dispose()
-        if async_engine is not None:
-            await async_engine.dispose()
+        if pools is not None:
+            await pools.close()
 
     app = FastAPI(
         title="Tandem",
@@ -98,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.write_engine = write_engine_of(engine)
-    app.state.connection_binds = ConnectionBinds.of(engine, async_engine)
+    app.state.connection_binds = ConnectionBinds.of(engine, pools)
     app.state.checkpointer = checkpointer
     app.state.export_worker = export_worker
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from api.persistence import ClinicSession, make_engine
-from api.persistence.connection import ConnectionBinds, clinic_connection, make_async_engine
+from api.persistence.connection import ConnectionBinds, PostgresPools, clinic_connection
 from api.services.clinics import create_clinic
 from api.services.instruments import InstrumentKey, resolve_instrument
 from api.services.maintenance import prepare_database
@@ -89,9 +89,11 @@ def main() -> None:
             instrument = InstrumentKey.of(resolve_instrument(session, "balance-assessment"))
             session.commit()
         # as a request records it: one transaction on a clinic connection, committed
-        async_engine = None if url.startswith("sqlite") else make_async_engine(url)
-        bind = ConnectionBinds.of(engine, async_engine).write
+        pools = None if url.startswith("sqlite") else PostgresPools(url)
+        bind = ConnectionBinds.of(engine, pools).write
         loop = asyncio.new_event_loop()
+        if pools is not None:
+            loop.run_until_complete(pools.open())
 
         async def record_one() -> None:
             async with clinic_connection(bind) as connection:
@@ -107,8 +109,8 @@ def main() -> None:
         results[f"record + commit balance ({engine.dialect.name})"] = per_call(
             "store", lambda: loop.run_until_complete(record_one()), calls, arguments.rounds
         )
-        if async_engine is not None:
-            loop.run_until_complete(async_engine.dispose())
+        if pools is not None:
+            loop.run_until_complete(pools.close())
         loop.close()
         engine.dispose()
 

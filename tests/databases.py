@@ -51,20 +51,28 @@ def run_on_connection(
     `clinic_id` (None: not scoped to any), as a request would run it, in an event loop
     of its own."""
     from api.persistence import make_engine
-    from api.persistence.connection import clinic_connection, make_async_engine
+    from api.persistence.connection import PostgresPools, clinic_connection
     from api.persistence.session import write_engine_of
 
     async def main() -> T:
-        sqlite = url.startswith("sqlite")
-        engine = make_engine(url) if sqlite else make_async_engine(url)
+        if url.startswith("sqlite"):
+            engine = make_engine(url)
+            try:
+                async with clinic_connection(write_engine_of(engine)) as connection:
+                    return await scoped(connection)
+            finally:
+                engine.dispose()
+        pools = PostgresPools(url)
+        await pools.open()
         try:
-            async with clinic_connection(write_engine_of(engine) if sqlite else engine) as c:
-                if clinic_id is not None:
-                    c.scope_to(clinic_id)
-                return await work(c)
+            async with clinic_connection(pools.write) as connection:
+                return await scoped(connection)
         finally:
-            disposed = engine.dispose()
-            if disposed is not None:
-                await disposed
+            await pools.close()
+
+    async def scoped(connection: Any) -> T:
+        if clinic_id is not None:
+            connection.scope_to(clinic_id)
+        return await work(connection)
 
     return asyncio.run(main())

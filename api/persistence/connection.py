@@ -10,8 +10,14 @@ loop:
   SQLite's lock inside the loop, unless another process (a `tandem` command)
   holds it, when the busy timeout applies. Writers share commits
   (`GroupCommit`).
-- PostgreSQL: the statements are awaited on an asyncio engine (psycopg's
-  async connection), so many requests wait on the server at once.
+- PostgreSQL: the statements are awaited on psycopg's asyncio connections,
+  from psycopg's own pool (`PostgresPools`), so many requests wait on the
+  server at once. Every statement runs prepared on the driver
+  (`api.persistence.prepared`): SQLAlchemy compiles it, once, with the
+  dialect of an asyncio engine that is otherwise idle. Taking a connection
+  from SQLAlchemy's asyncio engine, beginning, committing and giving it back
+  cost about 430 us of CPU a request on this project's machine, more than
+  the statement itself; from psycopg's pool about 100 us.
 
 Doing without worker threads and ORM units of work is what makes these paths
 fast (see the README's performance section); everything else keeps the
@@ -27,10 +33,12 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from anyio import CancelScope
 from fastapi import Request
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, CursorResult, Dialect, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.persistence import json_codec
 from api.persistence.engine import POOL, READ_ONLY, WRITE
@@ -50,10 +58,14 @@ class ClinicConnection:
     `across_clinics` (lookups by a secret) run.
     """
 
-    def __init__(self, connection: Connection | AsyncConnection) -> None:
+    def __init__(
+        self, connection: Connection | psycopg.AsyncConnection, dialect: Dialect | None = None
+    ) -> None:
+        # SQLite: SQLAlchemy's connection. PostgreSQL: psycopg's own, with the `dialect`
+        # that compiles the statements run on it.
         self._connection = connection
+        self._dialect = dialect if dialect is not None else connection.dialect  # type: ignore[union-attr]
         self._clinic_id: uuid.UUID | None = None
-        self._driver: Any = None  # psycopg's own connection, once a prepared statement needs it
         self._last: tuple[Prepared, Any, int] | None = None  # sent with the COMMIT
 
     @property
@@ -64,7 +76,7 @@ class ClinicConnection:
 
     @property
     def dialect(self) -> Dialect:
-        return self._connection.dialect
+        return self._dialect
 
     def scope_to(self, clinic_id: uuid.UUID) -> None:
         if self._clinic_id is not None and self._clinic_id != clinic_id:
@@ -75,17 +87,18 @@ class ClinicConnection:
         if self._last is not None:  # something runs after it after all: it runs first
             await self._run_last()
         bound = self._bound(statement, parameters)
-        prepared = self._prepared(statement, keys=_keys(bound))
-        if isinstance(self._connection, AsyncConnection):
+        connection = self._connection
+        if isinstance(connection, psycopg.AsyncConnection):
+            prepared = self._prepared(statement, at_once=True, keys=_keys(bound))
             if prepared is None:
-                return await self._connection.execute(statement.statement, bound)
-            driver = await self._driver_connection()
+                raise TenancyError(f"not a statement the driver can run: {statement.statement}")
             if isinstance(bound, list):
-                return await prepared.run_many_async(driver, bound)  # type: ignore[return-value]
-            return await prepared.run_async(driver, bound or {})  # type: ignore[return-value]
+                return await prepared.run_many_async(connection, bound)  # type: ignore[return-value]
+            return await prepared.run_async(connection, bound or {})  # type: ignore[return-value]
+        prepared = self._prepared(statement, keys=_keys(bound))
         if prepared is None:
-            return self._connection.execute(statement.statement, bound)
-        driver = self._connection.connection.driver_connection
+            return connection.execute(statement.statement, bound)
+        driver = connection.connection.driver_connection
         if isinstance(bound, list):
             return prepared.run_many(driver, bound)  # type: ignore[arg-type,return-value]
         return prepared.run(driver, bound or {})  # type: ignore[arg-type,return-value]
@@ -101,7 +114,7 @@ class ClinicConnection:
         A count other than `rows` is a bug (the caller holds the row locked) and
         raises once known: before the commit, or (sent with it) just after.
         """
-        if not isinstance(self._connection, AsyncConnection):
+        if not isinstance(self._connection, psycopg.AsyncConnection):
             _expect(rows, (await self.execute(statement, parameters)).rowcount)
             return
         if self._last is not None:
@@ -113,31 +126,24 @@ class ClinicConnection:
         self._last = (prepared, self._bound(statement, parameters), rows)  # see `commit`
 
     async def commit(self) -> None:
-        """Commit an asyncio connection's transaction, with its last statement if any."""
-        assert isinstance(self._connection, AsyncConnection)
+        """Commit a PostgreSQL transaction, with its last statement if any."""
+        driver = self._connection
+        assert isinstance(driver, psycopg.AsyncConnection)
         if self._last is None:
-            await self._connection.commit()
+            await driver.commit()
             return
-        prepared, bound, rows = self._last
-        driver = await self._driver_connection()
+        (prepared, bound, rows), self._last = self._last, None
         async with driver.cursor() as cursor:
             async with driver.pipeline():  # leaving it sends both and reads both answers
                 await cursor.execute(prepared.sql, prepared.values(bound))
                 await driver.commit()
             changed = cursor.rowcount
-        await self._connection.commit()  # SQLAlchemy's bookkeeping: psycopg has committed
         _expect(rows, changed)
 
     async def _run_last(self) -> None:
-        assert self._last is not None
+        assert self._last is not None and isinstance(self._connection, psycopg.AsyncConnection)
         (prepared, bound, rows), self._last = self._last, None
-        _expect(rows, (await prepared.run_async(await self._driver_connection(), bound)).rowcount)
-
-    async def _driver_connection(self) -> Any:
-        assert isinstance(self._connection, AsyncConnection)
-        if self._driver is None:
-            self._driver = (await self._connection.get_raw_connection()).driver_connection
-        return self._driver
+        _expect(rows, (await prepared.run_async(self._connection, bound)).rowcount)
 
     def _bound(self, statement: Scoped, parameters: Parameters) -> Parameters:
         if not isinstance(statement, Scoped) or not statement.checked:
@@ -152,7 +158,7 @@ class ClinicConnection:
         with SQLAlchemy."""
         if keys is None or (keys and not statement.inserts):
             return None
-        dialect = self._connection.dialect
+        dialect = self._dialect
         form = (dialect.name, keys) if keys else dialect.name
         known = statement.prepared.get(form)
         if isinstance(known, Prepared):
@@ -202,6 +208,51 @@ _RAN_ONCE, _NOT_PREPARED = "ran once", "not prepared"
 def make_async_engine(url: str) -> AsyncEngine:
     """The asyncio engine for PostgreSQL (the same URL: psycopg serves both)."""
     return create_async_engine(url, hide_parameters=True, **(POOL | json_codec.ENGINE_OPTIONS))
+
+
+@dataclass(frozen=True)
+class DriverBind:
+    """Where PostgreSQL clinic connections come from: psycopg's pool, and the dialect that
+    compiles the statements they run."""
+
+    pool: AsyncConnectionPool
+    dialect: Dialect
+
+
+class PostgresPools:
+    """PostgreSQL's clinic connections: psycopg's own pools, one in autocommit for reads
+    (each statement a transaction of its own), one for writes.
+
+    Connections are made as SQLAlchemy's asyncio engine would make them (its
+    dialect's connection arguments: the same server, options and JSON codec),
+    and that engine's dialect, learnt from the server on `open`, compiles the
+    statements. The pools hold up to as many connections as SQLAlchemy's did.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_async_engine(url)
+        _, arguments = self.engine.dialect.create_connect_args(self.engine.url)
+        most = POOL["pool_size"] + POOL["max_overflow"]
+
+        def pool(name: str, **extra: Any) -> AsyncConnectionPool:
+            return AsyncConnectionPool(
+                kwargs=arguments | extra, min_size=1, max_size=most, open=False,
+                timeout=POOL["pool_timeout"], name=f"tandem-{name}",
+            )  # fmt: skip
+
+        self.read = DriverBind(pool("read", autocommit=True), self.engine.dialect)
+        self.write = DriverBind(pool("write"), self.engine.dialect)
+
+    async def open(self) -> None:
+        async with self.engine.connect():  # the dialect learns the server's version
+            pass
+        await self.read.pool.open()
+        await self.write.pool.open()
+
+    async def close(self) -> None:
+        await self.read.pool.close()
+        await self.write.pool.close()
+        await self.engine.dispose()
 
 
 class GroupCommit:
@@ -333,29 +384,27 @@ class ConnectionBinds:
     """Where a request's clinic connection comes from: one bind for reads, one for writes,
     and on SQLite the group commit writers share."""
 
-    read: Engine | AsyncEngine
-    write: Engine | AsyncEngine
+    read: Engine | DriverBind
+    write: Engine | DriverBind
     group: GroupCommit | None = None
 
     @classmethod
-    def of(cls, engine: Engine, async_engine: AsyncEngine | None) -> ConnectionBinds:
+    def of(cls, engine: Engine, pools: PostgresPools | None) -> ConnectionBinds:
         """SQLite: `engine` itself, run inline (writes begin IMMEDIATE, in groups). PostgreSQL:
-        `async_engine`. Reads run each statement in a transaction of its own."""
-        if async_engine is None:  # SQLite's driver is in autocommit; Tandem issues BEGIN
+        psycopg's `pools`. Reads run each statement in a transaction of its own."""
+        if pools is None:  # SQLite's driver is in autocommit; Tandem issues BEGIN
             write = engine.execution_options(**{WRITE: True})
             return cls(
                 read=engine.execution_options(**{READ_ONLY: True}),
                 write=write,
                 group=GroupCommit(write),
             )
-        return cls(
-            read=async_engine.execution_options(isolation_level="AUTOCOMMIT"), write=async_engine
-        )
+        return cls(read=pools.read, write=pools.write)
 
 
 @asynccontextmanager
-async def clinic_connection(bind: Engine | AsyncEngine) -> AsyncIterator[ClinicConnection]:
-    """One transaction on `bind` (a SQLite engine, run inline, or an asyncio engine):
+async def clinic_connection(bind: Engine | DriverBind) -> AsyncIterator[ClinicConnection]:
+    """One transaction on `bind` (a SQLite engine, run inline, or psycopg's pool):
     committed when the block ends, rolled back if it raises."""
     if isinstance(bind, Engine):
         with bind.connect() as connection:
@@ -367,14 +416,13 @@ async def clinic_connection(bind: Engine | AsyncEngine) -> AsyncIterator[ClinicC
                 raise
             connection.commit()
         return
-    async with bind.connect() as connection:
-        await connection.begin()
-        clinic = ClinicConnection(connection)
+    async with bind.pool.connection() as driver:
+        clinic = ClinicConnection(driver, bind.dialect)
         try:
             yield clinic
         except BaseException:
             with CancelScope(shield=True):
-                await connection.rollback()
+                await driver.rollback()
             raise
         with CancelScope(shield=True):
             await clinic.commit()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -47,6 +47,7 @@ from sqlalchemy import (
     Update,
     event,
     inspect,
+    literal,
 )
 from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
 from sqlalchemy.sql import operators, visitors
@@ -332,6 +333,12 @@ class Scoped:
     @property
     def checked(self) -> bool:
         return self.seal is _SEAL
+
+
+def one_of(column: Any, values: Iterable[Any]) -> Any:
+    """`column IN (...)` a fixed list, each value a parameter of its own: a clinic connection
+    runs its statements prepared on the driver, which cannot expand a list when it runs."""
+    return column.in_([literal(value, column.type) for value in values])
 
 
 def scoped(statement: Executable) -> Scoped:

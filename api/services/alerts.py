@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 
 from api.errors import NotFound
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, one_of, scoped
 from assessments import alerts as rules
 from assessments.catalogue import load_builtin
 from schemas import Alert, AlertStatus, Assignment, AssignmentStatus, Instrument
@@ -71,7 +71,7 @@ _clinic = bindparam(CLINIC_PARAMETER)
 _OVERDUE = scoped(
     select(_assignment.c.id, _assignment.c.client_id, _assignment.c.couple_id, _assignment.c.due)
     .where(_assignment.c.clinic_id == _clinic)
-    .where(_assignment.c.status.in_([status.value for status in OPEN]))
+    .where(one_of(_assignment.c.status, [status.value for status in OPEN]))
     .where(_assignment.c.due < bindparam("today"))
 )
 _CHECK_INS = scoped(

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, one_of, scoped
 from api.services.assignments import number_status_change
 from api.services.instruments import InstrumentKey, clinical_definition_of
 from api.services.portal_links import PortalVisitor
@@ -60,7 +60,7 @@ _OPEN_ASSIGNMENTS = scoped(
     .where(
         _assignment.clinic_id == _clinic,
         _assignment.client_id == bindparam("client_id"),
-        _assignment.status.in_([status.value for status in OPEN]),
+        one_of(_assignment.status, [status.value for status in OPEN]),
     )
     .order_by(_assignment.due.is_(None), _assignment.due, _assignment.created_at)
 )

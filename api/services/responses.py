@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, one_of, scoped
 from api.services import alerts
 from api.services.instruments import (
     InstrumentKey,
@@ -112,7 +112,7 @@ _PREVIOUS = (
         _response.clinic_id == _clinic,
         _response.client_id == bindparam("client_id"),
         _instrument.url == bindparam("url"),
-        _response.status.in_([ResponseStatus.COMPLETED.value, ResponseStatus.AMENDED.value]),
+        one_of(_response.status, [ResponseStatus.COMPLETED.value, ResponseStatus.AMENDED.value]),
         _response.id != bindparam("response_id"),
         _response.authored <= bindparam("authored"),
     )

@@ -206,14 +206,15 @@ def test_the_cookie_is_secure_outside_local_development(
         signing_key="a-real-secret-of-at-least-32-characters!",
         public_url=public_url,
     )
-    phone = Phone(create_app(settings), base_url="https://care.example", origin=public_url)
-    opened = phone.open(assignment["portal_url"])
-    cookie = opened.headers["set-cookie"]
-    flags = [part.strip().lower() for part in cookie.split(";")]
-    assert cookie.startswith("__Host-tandem_portal=") and "secure" in flags
-    assert {"httponly", "samesite=strict", "path=/"} <= set(flags)
-    assert phone.get("/portal/").status_code == 200
-    assert phone.post("/portal/leave").status_code == 200  # its own origin
+    with TestClient(create_app(settings)) as served:  # the app's lifespan runs, as a server's
+        phone = Phone(served.app, base_url="https://care.example", origin=public_url)
+        opened = phone.open(assignment["portal_url"])
+        cookie = opened.headers["set-cookie"]
+        flags = [part.strip().lower() for part in cookie.split(";")]
+        assert cookie.startswith("__Host-tandem_portal=") and "secure" in flags
+        assert {"httponly", "samesite=strict", "path=/"} <= set(flags)
+        assert phone.get("/portal/").status_code == 200
+        assert phone.post("/portal/leave").status_code == 200  # its own origin
 
 
 # Headers and markup
@@ -694,9 +695,8 @@ def french(tmp_path, database_url, engine):
     settings = Settings(
         database_url=database_url, auto_migrate=False, locale_dir=str(tmp_path / "locale")
     )
-    app = create_app(settings)
-    integrator = Integrator(TestClient(app), access_token(TestClient(app), new_clinic(engine)))
-    return app, integrator
+    with TestClient(create_app(settings)) as http:  # the app's lifespan runs, as a server's
+        yield http.app, Integrator(http, access_token(http, new_clinic(engine)))
 
 
 def test_a_clinic_adds_a_language_with_a_catalogue_and_questionnaires_follow(french):

@@ -16,7 +16,7 @@ from sqlalchemy import Column, Insert, Integer, MetaData, Table, func, insert, s
 from api.persistence import make_engine
 from api.persistence.connection import make_async_engine
 from api.persistence.prepared import Prepared, PreparedResult
-from api.persistence.tenancy import CLINIC_PARAMETER
+from api.persistence.tenancy import CLINIC_PARAMETER, one_of
 from api.services import assignments, portal, portal_links, responses
 from schemas import AssignmentStatus, Score
 from schemas.base import new_id, utcnow
@@ -170,7 +170,11 @@ def test_what_is_not_prepared_stays_with_sqlalchemy(database_url):
     engine = make_engine(database_url) if sqlite else make_async_engine(database_url)
     dialect = engine.dialect
     assert isinstance(responses._INSERT_SCORES.statement, Insert)
-    assert Prepared.of(portal._OPEN_ASSIGNMENTS.statement, dialect) is None  # an IN list
+    scale = Score.__table__.c.scale  # type: ignore[attr-defined]
+    assert Prepared.of(select(scale).where(scale.in_(["a", "b"])), dialect) is None  # expands
+    fixed = Prepared.of(select(scale).where(one_of(scale, ["a", "b"])), dialect)
+    assert fixed is not None and fixed.values({}) in (["a", "b"], {"param_1": "a", "param_2": "b"})
+    assert Prepared.of(portal._OPEN_ASSIGNMENTS.statement, dialect) is not None  # one_of
     assert Prepared.of(portal._OWN.statement, dialect) is not None
     if not sqlite:  # the server's PostgreSQL engine is asyncio; a plain one is not prepared for
         assert Prepared.of(portal._OWN.statement, make_engine(database_url).dialect) is None
