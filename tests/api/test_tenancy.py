@@ -32,7 +32,7 @@ from api.persistence import (
     acting_for,
     scope_to_clinic,
 )
-from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, by_secret, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, by_secret, one_of, scoped
 from api.services import assignments, portal, responses
 from schemas import (
     Assignment,
@@ -542,6 +542,31 @@ def test_a_clinic_connection_refuses_unchecked_statements(database_url, session)
         run_on_connection(
             database_url, session.clinic_id, lambda c: c.execute(plain, {"client": ours.id})
         )
+
+
+def test_a_statement_the_driver_cannot_run_is_refused_on_postgresql(database_url, session):
+    """On PostgreSQL a clinic connection runs every statement prepared on the driver: a
+    list SQLAlchemy would expand at execution is refused, naming the statement, never run
+    some other way. A fixed list written with `one_of` runs; SQLite runs both."""
+    ours = make_client(session, "A1")
+    session.commit()
+    client = Client.__table__.c  # type: ignore[attr-defined]
+    mine = client.clinic_id == bindparam(CLINIC_PARAMETER)
+    expanding = scoped(select(client.id).where(mine, client.id.in_([ours.id])))
+    fixed = scoped(select(client.id).where(mine, one_of(client.id, [ours.id, uuid.uuid4()])))
+
+    def ids(statement):
+        async def work(connection):
+            return [row[0] for row in await connection.execute(statement)]
+
+        return run_on_connection(database_url, session.clinic_id, work)
+
+    assert ids(fixed) == [ours.id]
+    if database_url.startswith("sqlite"):
+        assert ids(expanding) == [ours.id]
+    else:
+        with pytest.raises(TenancyError, match="not a statement the driver can run: SELECT"):
+            ids(expanding)
 
 
 def test_a_clinic_connection_runs_nothing_scoped_before_it_knows_its_clinic(database_url):
