@@ -58,7 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = make_engine(settings.database_url, background_checkpoints=settings.is_sqlite)
     checkpointer = Checkpointer(engine) if settings.is_sqlite else None
-    pools = None if settings.is_sqlite else PostgresPools(settings.database_url)
+    pools = (
+        None
+        if settings.is_sqlite
+        else PostgresPools(settings.database_url, writers=settings.write_concurrency)
+    )
     export_worker = ExportWorker(engine, settings) if settings.export_worker else None
 
     @asynccontextmanager

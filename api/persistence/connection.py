@@ -14,10 +14,11 @@ loop:
   from psycopg's own pool (`PostgresPools`), so many requests wait on the
   server at once. Every statement runs prepared on the driver
   (`api.persistence.prepared`): SQLAlchemy compiles it, once, with the
-  dialect of an asyncio engine that is otherwise idle. Taking a connection
+  dialect of an asyncio engine that holds no connection. Taking a connection
   from SQLAlchemy's asyncio engine, beginning, committing and giving it back
   cost about 430 us of CPU a request on this project's machine, more than
-  the statement itself; from psycopg's pool about 100 us.
+  the statement itself; from psycopg's pool about 100 us (README,
+  performance).
 
 Doing without worker threads and ORM units of work is what makes these paths
 fast (see the README's performance section); everything else keeps the
@@ -89,13 +90,13 @@ class ClinicConnection:
         bound = self._bound(statement, parameters)
         connection = self._connection
         if isinstance(connection, psycopg.AsyncConnection):
-            prepared = self._prepared(statement, at_once=True, keys=_keys(bound))
+            prepared = self._prepared(statement, at_once=True, keys=_keys(statement, bound))
             if prepared is None:
                 raise TenancyError(f"not a statement the driver can run: {statement.statement}")
             if isinstance(bound, list):
                 return await prepared.run_many_async(connection, bound)  # type: ignore[return-value]
             return await prepared.run_async(connection, bound or {})  # type: ignore[return-value]
-        prepared = self._prepared(statement, keys=_keys(bound))
+        prepared = self._prepared(statement, keys=_keys(statement, bound))
         if prepared is None:
             return connection.execute(statement.statement, bound)
         driver = connection.connection.driver_connection
@@ -119,11 +120,11 @@ class ClinicConnection:
             return
         if self._last is not None:
             await self._run_last()
+        bound = self._bound(statement, parameters)
         prepared = self._prepared(statement, at_once=True)
         if prepared is None:
-            _expect(rows, (await self.execute(statement, parameters)).rowcount)
-            return
-        self._last = (prepared, self._bound(statement, parameters), rows)  # see `commit`
+            raise TenancyError(f"not a statement the driver can run: {statement.statement}")
+        self._last = (prepared, bound, rows)  # see `commit`
 
     async def commit(self) -> None:
         """Commit a PostgreSQL transaction, with its last statement if any."""
@@ -151,13 +152,11 @@ class ClinicConnection:
         return parameters if statement.across_clinics else self._confine(statement, parameters)
 
     def _prepared(
-        self, statement: Scoped, at_once: bool = False, keys: tuple[str, ...] | None = ()
+        self, statement: Scoped, at_once: bool = False, keys: tuple[str, ...] = ()
     ) -> Prepared | None:
-        """The statement's `Prepared` form (an INSERT's for rows naming `keys`), from its
-        second run on; else None. Rows that name different columns (`keys` None) stay
-        with SQLAlchemy."""
-        if keys is None or (keys and not statement.inserts):
-            return None
+        """The statement's `Prepared` form (an INSERT's for rows naming `keys`): from its
+        first run if `at_once` (PostgreSQL), else from its second; None until then, or if
+        it cannot be prepared."""
         dialect = self._dialect
         form = (dialect.name, keys) if keys else dialect.name
         known = statement.prepared.get(form)
@@ -184,15 +183,18 @@ class ClinicConnection:
         return confined if isinstance(parameters, list) else confined[0]
 
 
-def _keys(parameters: Parameters) -> tuple[str, ...] | None:
-    """The columns rows to insert name, in order: () for one statement's parameters, None
-    for rows that differ (SQLAlchemy runs those)."""
+def _keys(statement: Scoped, parameters: Parameters) -> tuple[str, ...]:
+    """The columns the rows to insert name, sorted; () for one statement's parameters.
+    A list of parameters is for an INSERT of at least one row, each naming the same
+    columns: on both databases, else TenancyError."""
     if not isinstance(parameters, list):
         return ()
-    if not parameters:
-        return None
-    keys = tuple(parameters[0])
-    return keys if all(tuple(row) == keys for row in parameters) else None
+    if not statement.inserts or not parameters:
+        raise TenancyError("a list of parameters is for an INSERT of one row or more")
+    keys = set(parameters[0])
+    if any(set(row) != keys for row in parameters):
+        raise TenancyError("the rows to insert name different columns")
+    return tuple(sorted(keys))
 
 
 def _expect(rows: int, changed: int) -> None:
@@ -206,7 +208,9 @@ _RAN_ONCE, _NOT_PREPARED = "ran once", "not prepared"
 
 
 def make_async_engine(url: str) -> AsyncEngine:
-    """The asyncio engine for PostgreSQL (the same URL: psycopg serves both)."""
+    """An asyncio engine for PostgreSQL (the same URL: psycopg serves both). The server's
+    clinic connections do not use it; `PostgresPools` takes its dialect and connection
+    arguments, and tests compare prepared statements with what it runs."""
     return create_async_engine(url, hide_parameters=True, **(POOL | json_codec.ENGINE_OPTIONS))
 
 
@@ -226,26 +230,33 @@ class PostgresPools:
     Connections are made as SQLAlchemy's asyncio engine would make them (its
     dialect's connection arguments: the same server, options and JSON codec),
     and that engine's dialect, learnt from the server on `open`, compiles the
-    statements. The pools hold up to as many connections as SQLAlchemy's did.
+    statements; the engine holds no connection after that. Between them the
+    pools hold at most as many connections as the asyncio engine did (40):
+    the write pool as many as may write at once (`writers`, at least 2), the
+    read pool the rest (at least 10). Idle connections beyond one a pool
+    close after ten minutes.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, writers: int = 8) -> None:
         self.engine = make_async_engine(url)
         _, arguments = self.engine.dialect.create_connect_args(self.engine.url)
         most = POOL["pool_size"] + POOL["max_overflow"]
+        writing = max(writers, 2)
 
-        def pool(name: str, **extra: Any) -> AsyncConnectionPool:
+        def pool(name: str, size: int, **extra: Any) -> AsyncConnectionPool:
             return AsyncConnectionPool(
-                kwargs=arguments | extra, min_size=1, max_size=most, open=False,
+                kwargs=arguments | extra, min_size=1, max_size=size, open=False,
                 timeout=POOL["pool_timeout"], name=f"tandem-{name}",
             )  # fmt: skip
 
-        self.read = DriverBind(pool("read", autocommit=True), self.engine.dialect)
-        self.write = DriverBind(pool("write"), self.engine.dialect)
+        reading = max(most - writing, 10)
+        self.read = DriverBind(pool("read", reading, autocommit=True), self.engine.dialect)
+        self.write = DriverBind(pool("write", writing), self.engine.dialect)
 
     async def open(self) -> None:
         async with self.engine.connect():  # the dialect learns the server's version
             pass
+        await self.engine.dispose()  # and the engine keeps no connection for it
         await self.read.pool.open()
         await self.write.pool.open()
 
@@ -421,8 +432,11 @@ async def clinic_connection(bind: Engine | DriverBind) -> AsyncIterator[ClinicCo
         try:
             yield clinic
         except BaseException:
-            with CancelScope(shield=True):
-                await driver.rollback()
+            # A query cut short may have closed the connection: the error that did that is
+            # the one to raise (the pool replaces a broken connection).
+            with CancelScope(shield=True), suppress(psycopg.Error):
+                if not driver.closed:
+                    await driver.rollback()
             raise
         with CancelScope(shield=True):
             await clinic.commit()

@@ -8,7 +8,8 @@ read of a response one. A `Prepared` statement is compiled by SQLAlchemy
 itself, once: the same SQL, the same bind processors (a UUID becomes its hex
 on SQLite) and the same result processors (text becomes a UTC datetime, JSON
 a document). Only SQLAlchemy's per-call machinery is left out. It runs in the
-transaction SQLAlchemy began on the same connection.
+caller's transaction: on SQLite the one SQLAlchemy began on the same
+connection, on PostgreSQL psycopg's own.
 
 An INSERT is prepared for the columns its rows name (`keys`) and runs all
 its rows in one `executemany`. The columns they leave out that have a
@@ -16,17 +17,19 @@ Python-side default (an id, a timestamp, an empty list) get it here, row by
 row, as SQLAlchemy would give it: a constant, or a function of no arguments.
 A submission inserts its response and its scores this way.
 
-What this does not cover stays with SQLAlchemy (`ClinicConnection.execute`
-decides): inserts with preset values or RETURNING, or with a default made by
-a sequence run first or by a function of SQLAlchemy's execution context; IN
-lists expanded at execution; statements whose bind names need escaping; and
-a statement until it is used a second time, so statements built for one
-request are never compiled twice over.
+What this cannot run (`Prepared.of` gives None): inserts with preset values
+or RETURNING, or with a default made by a sequence run first or by a function
+of SQLAlchemy's execution context; IN lists expanded at execution (a fixed
+list is written with `tenancy.one_of`); statements whose bind names need
+escaping. On SQLite such a statement runs through SQLAlchemy, as does any
+statement until its second run, so statements built for one request are
+never compiled twice over; on PostgreSQL every statement runs prepared and
+one that cannot is refused (`ClinicConnection.execute`).
 """
 
 from __future__ import annotations
 
-import inspect
+import functools
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator
@@ -37,6 +40,7 @@ from sqlalchemy import Dialect, Insert
 from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.schema import CallableColumnDefault
 
 Processor = Callable[[Any], Any] | None
 _DRIVERS = {("sqlite", "pysqlite", False), ("postgresql", "psycopg", True)}
@@ -136,7 +140,7 @@ class Prepared:
                 value = self._defaults[name]()
             else:
                 value = self._fixed[name]
-            values.append(value if process is None or value is None else process(value))
+            values.append(value if process is None else process(value))  # None too, as SQLAlchemy
         return values if self._positional else dict(zip(self._order, values, strict=True))
 
     def _rows(self, description: Any, found: list[tuple[Any, ...]]) -> list[Any]:
@@ -168,23 +172,25 @@ def _python_defaults(compiled: Compiled) -> dict[str, Callable[[], Any]] | None:
             return None
         if default.is_scalar:
             made[column.key] = partial(_constant, default.arg)  # type: ignore[attr-defined]
-        elif default.is_callable and _takes_nothing(getattr(default.arg, "__wrapped__", None)):  # type: ignore[attr-defined]
-            made[column.key] = default.arg.__wrapped__  # type: ignore[attr-defined]
+        elif default.is_callable and _without_context(default.arg):  # type: ignore[attr-defined]
+            made[column.key] = partial(default.arg, None)  # type: ignore[attr-defined]
         else:
             return None
     return made
 
 
-def _takes_nothing(function: Any) -> bool:
-    """A function SQLAlchemy calls without its context (it wraps those in a lambda)."""
-    if not callable(function):
-        return False
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):  # a builtin without a signature, such as `list`
-        return True
-    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-               for p in parameters)  # fmt: skip
+def _without_context(function: Any) -> bool:
+    """Whether `function` is SQLAlchemy's wrapper around a default of no arguments, which
+    ignores the execution context it is given."""
+    return getattr(function, "__code__", None) in _WRAPPERS
+
+
+# SQLAlchemy wraps a default that takes no arguments (a function, or any other callable)
+# in a lambda of its own that drops the context; these are that lambda's code.
+_WRAPPERS = frozenset(
+    CallableColumnDefault(made).arg.__code__  # type: ignore[attr-defined]
+    for made in (lambda: None, functools.partial(int, 0))
+)
 
 
 def _constant(value: Any) -> Any:

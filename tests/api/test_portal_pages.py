@@ -116,8 +116,13 @@ class Elements(HTMLParser):
 class Phone:
     """A client's browser: its own cookies, sending forms from Tandem's own pages."""
 
-    def __init__(self, app: Any, base_url: str = "http://testserver", origin: str = ORIGIN):
-        self.http = TestClient(app, base_url=base_url, follow_redirects=False)
+    def __init__(
+        self, served: TestClient, base_url: str = "http://testserver", origin: str = ORIGIN
+    ):
+        """A browser of its own (cookies, base URL) on the app `served` runs, in its event
+        loop: the loop its lifespan opened the database pools in, as in a server."""
+        self.http = TestClient(served.app, base_url=base_url, follow_redirects=False)
+        self.http.portal = served.portal
         self.origin = origin
 
     def use_cookie(self, name: str, value: str) -> None:
@@ -148,7 +153,7 @@ def couple(integrator):
 
 @pytest.fixture
 def robin(http, couple):
-    phone = Phone(http.app)
+    phone = Phone(http)
     phone.open(couple["robins"]["portal_url"])
     return phone
 
@@ -172,7 +177,7 @@ def page_of(phone: Phone, assignment: dict[str, Any]) -> Any:
 
 
 def test_opening_a_link_sets_the_session_and_moves_on_to_an_address_without_the_token(http, couple):
-    phone = Phone(http.app)
+    phone = Phone(http)
     token = couple["robins"]["portal_url"].rsplit("/", 1)[1]
     opened = phone.open(couple["robins"]["portal_url"])
     cookie = opened.headers["set-cookie"]
@@ -207,7 +212,7 @@ def test_the_cookie_is_secure_outside_local_development(
         public_url=public_url,
     )
     with TestClient(create_app(settings)) as served:  # the app's lifespan runs, as a server's
-        phone = Phone(served.app, base_url="https://care.example", origin=public_url)
+        phone = Phone(served, base_url="https://care.example", origin=public_url)
         opened = phone.open(assignment["portal_url"])
         cookie = opened.headers["set-cookie"]
         flags = [part.strip().lower() for part in cookie.split(";")]
@@ -254,16 +259,16 @@ def test_every_page_sends_the_safety_headers_and_no_inline_script_or_style(
         (robin.get(f"/portal/assignments/{uuid.uuid4()}"), 404),
         (robin.get("/portal/assignments/not-an-id"), 404),
         (robin.post(f"/portal/assignments/{robins['id']}", checkin_form(), {"Origin": ""}), 403),
-        (Phone(http.app).get("/portal/"), 403),
-        (Phone(http.app).get("/portal/" + "not-a-token" * 4), 403),
-        (Phone(http.app).open(couple["sams"]["portal_url"]), 200),
+        (Phone(http).get("/portal/"), 403),
+        (Phone(http).get("/portal/" + "not-a-token" * 4), 403),
+        (Phone(http).open(couple["sams"]["portal_url"]), 200),
     ]
     done = robin.post(f"/portal/assignments/{robins['id']}", checkin_form(**WHOLE))
     assert done.status_code == 303
     assert done.headers["cache-control"] == "no-store"
     pages.append((robin.get(done.headers["location"]), 200))
     chores = homework(engine, integrator, robins["client_id"], [date.today()])
-    chore = Phone(http.app)
+    chore = Phone(http)
     chore.open(chores["portal_url"])
     pages.append((page_of(chore, chores["assignments"][0]), 200))
     pages.append((chore.post(f"/portal/assignments/{chores['assignments'][0]['id']}/log"), 422))
@@ -315,7 +320,7 @@ def test_a_session_ends_with_its_link_and_every_ending_looks_the_same(
         robin.use_cookie(name, portal_session.seal(token, other))
     else:
         robin.http.cookies.clear()
-    gone = Phone(http.app).get("/portal/" + "not-a-real-token" * 3).text
+    gone = Phone(http).get("/portal/" + "not-a-real-token" * 3).text
     for answer in (
         robin.get("/portal/"),
         page_of(robin, robins),
@@ -326,7 +331,7 @@ def test_a_session_ends_with_its_link_and_every_ending_looks_the_same(
     assert "ask your counsellor to send you a new link" in gone
     assert robin.post(f"/portal/assignments/{robins['id']}/autosave", {}).status_code == 403
     if how in ("revoked", "cancelled", "link-expired", "new-link"):
-        assert Phone(http.app).get(robins["portal_url"].split("8000", 1)[1]).text == gone
+        assert Phone(http).get(robins["portal_url"].split("8000", 1)[1]).text == gone
 
 
 def test_a_session_cookie_is_sealed_for_its_purpose_and_key(settings):
@@ -410,7 +415,7 @@ def test_answers_saved_half_way_are_there_when_the_client_comes_back(http, coupl
     again = robin.get(saved.headers["location"])
     assert 'role="status"' in again.text and "Your answers are saved" in again.text
     # a new visit, from the link again: the answers are there, and where to go on
-    later = Phone(http.app)
+    later = Phone(http)
     later.open(robins["portal_url"])
     html = Elements(page_of(later, robins).text)
     assert html.by_id(CHECK_IN_IDS["balance-rating"])["value"] == "6"
@@ -466,7 +471,7 @@ def test_problems_are_shown_next_to_their_items_and_summed_up_with_links(couple,
 
 def test_a_submission_shows_thanks_and_the_clients_own_rating_only(http, integrator, couple, robin):
     robins, sams = couple["robins"], couple["sams"]
-    sam = Phone(http.app)
+    sam = Phone(http)
     sam.open(sams["portal_url"])
     theirs = checkin_form(**(WHOLE | {"balance-rating": "9", "need": "Sam's private need"}))
     assert sam.post(f"/portal/assignments/{sams['id']}", theirs).status_code == 303
@@ -496,7 +501,7 @@ def test_a_balance_assessment_shows_no_scores_to_the_client(http, integrator):
 
     client = integrator.client("C-7")
     [assignment] = integrator.assign("balance-assessment", client_id=client["id"])
-    phone = Phone(http.app)
+    phone = Phone(http)
     phone.open(assignment["portal_url"])
     from assessments import load_builtin
 
@@ -518,7 +523,7 @@ def test_the_server_refuses_an_answer_that_enable_when_rules_out(http, integrato
     import_together(integrator)
     client = integrator.client("C-5")
     [assignment] = integrator.assign(f"{TOGETHER}|1", client_id=client["id"])
-    phone = Phone(http.app)
+    phone = Phone(http)
     phone.open(assignment["portal_url"])
     page = page_of(phone, assignment)
     html = Elements(page.text)
@@ -612,7 +617,7 @@ def test_homework_is_logged_from_its_page_and_the_streak_grows(http, engine, int
         logged = http.post(f"/portal/api/assignments/{piece['id']}/log", json={"done": done},
                            headers=headers)  # fmt: skip
         assert logged.status_code == 200
-    phone = Phone(http.app)
+    phone = Phone(http)
     phone.open(made["portal_url"])
     todays = made["assignments"][3]
     page = page_of(phone, todays)
@@ -696,14 +701,14 @@ def french(tmp_path, database_url, engine):
         database_url=database_url, auto_migrate=False, locale_dir=str(tmp_path / "locale")
     )
     with TestClient(create_app(settings)) as http:  # the app's lifespan runs, as a server's
-        yield http.app, Integrator(http, access_token(http, new_clinic(engine)))
+        yield http, Integrator(http, access_token(http, new_clinic(engine)))
 
 
 def test_a_clinic_adds_a_language_with_a_catalogue_and_questionnaires_follow(french):
-    app, integrator = french
+    served, integrator = french
     import_together(integrator)
     [assignment] = integrator.assign(f"{TOGETHER}|1", client_id=integrator.client("C-1")["id"])
-    phone = Phone(app)
+    phone = Phone(served)
     phone.http.headers["Accept-Language"] = "fr-CA,fr;q=0.9,en;q=0.5"
     phone.open(assignment["portal_url"])
     listed = phone.get("/portal/").text
@@ -753,7 +758,7 @@ def test_the_catalogues_hold_every_text_the_pages_show():
 def test_no_token_reaches_the_log(http, couple, caplog):
     token = couple["robins"]["portal_url"].rsplit("/", 1)[1]
     with caplog.at_level(logging.INFO, logger="tandem"):
-        phone = Phone(http.app)
+        phone = Phone(http)
         phone.open(couple["robins"]["portal_url"])
         phone.get("/portal/")
         phone.post(f"/portal/assignments/{couple['robins']['id']}", checkin_form(**WHOLE))

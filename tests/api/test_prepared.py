@@ -213,10 +213,12 @@ def _inserted_both_ways(database_url, rows):
 
 def test_an_insert_writes_the_same_rows_as_sqlalchemy(database_url, submitted):
     """Every column given: the rows read back are equal, value for value and type for type
-    (UUIDs, aware datetimes, JSON lists, text with quotes and accents, NULLs)."""
+    (UUIDs, aware datetimes, JSON lists and a JSON null, text with quotes and accents,
+    NULLs)."""
     now = utcnow()
     rows = [row | {"id": new_id(), "items_used": [f"i{row['scale']}", "ü"], "created_at": now}
             for row in _score_rows(submitted, 7)]  # fmt: skip
+    rows[3]["items_used"] = None  # JSON null, as SQLAlchemy writes it (the column is NOT NULL)
     (expected, counted), (got, got_count) = _inserted_both_ways(database_url, rows)
     assert len(expected) == 7 and got == expected
     for ours, theirs in zip(got[0], expected[0], strict=True):

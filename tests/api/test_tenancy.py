@@ -569,6 +569,38 @@ def test_a_statement_the_driver_cannot_run_is_refused_on_postgresql(database_url
             ids(expanding)
 
 
+def test_lists_of_parameters_are_for_inserts_alike_on_both_databases(database_url, session):
+    """Rows to insert may name their columns in any order, but the same columns; a list of
+    parameters for anything but an INSERT, or an empty one, is refused on both databases."""
+    ours = make_client(session, "A1")
+    session.commit()
+    identifiers = ClientIdentifier.__table__  # type: ignore[attr-defined]
+    add = scoped(insert(identifiers))
+    rename = scoped(
+        update(Client.__table__)  # type: ignore[attr-defined]
+        .where(Client.__table__.c.clinic_id == bindparam(CLINIC_PARAMETER))  # type: ignore[attr-defined]
+        .values(name=bindparam("new_name"))
+    )
+
+    def run(statement, rows):
+        async def work(connection):
+            return (await connection.execute(statement, rows)).rowcount
+
+        return run_on_connection(database_url, session.clinic_id, work)
+
+    both_orders = [
+        {"id": uuid.uuid4(), "client_id": ours.id, "system": "urn:a", "value": "1"},
+        {"value": "2", "system": "urn:a", "client_id": ours.id, "id": uuid.uuid4()},
+    ]
+    assert run(add, both_orders) == 2
+    with pytest.raises(TenancyError, match="name different columns"):
+        run(add, [both_orders[0] | {"value": "3", "id": uuid.uuid4()}, {"client_id": ours.id}])
+    with pytest.raises(TenancyError, match="for an INSERT of one row or more"):
+        run(rename, [{"new_name": "B"}, {"new_name": "C"}])
+    with pytest.raises(TenancyError, match="for an INSERT of one row or more"):
+        run(add, [])
+
+
 def test_a_clinic_connection_runs_nothing_scoped_before_it_knows_its_clinic(database_url):
     link = PortalLink.__table__  # type: ignore[attr-defined]
     lookup = by_secret(select(link.c.client_id).where(link.c.token_hash == bindparam("token_hash")))

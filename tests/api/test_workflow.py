@@ -100,8 +100,9 @@ def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_docum
     http, engine, integrator
 ):
     """`GET /v1/responses/{id}` sends the stored QuestionnaireResponse as the database keeps
-    it, inside a `ResponsePublic` envelope written by pydantic: the body must be what the
-    model itself would write, field for field, and the document what was submitted."""
+    it, inside a `ResponsePublic` envelope written straight from the row: the body must be
+    what the model itself would write, field for field, and the document what was
+    submitted. A check-in with the safety item answered yes carries its private flag."""
     from schemas.response import ResponsePublic
 
     robin = integrator.client("C-9", name="Robin")
@@ -126,7 +127,7 @@ def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_docum
     }
     assert body["authored"].endswith("Z")  # pydantic's spelling of UTC, as every other route
     # Written straight from the row: numbers as the model's floats (PostgreSQL's JSON may
-    # spell 2.0 as 2, which compares equal above), the safety flag's `private` a boolean.
+    # spell 2.0 as 2, which compares equal above).
     assert all(
         isinstance(score[name], float)
         for score in body["scores"]
@@ -137,6 +138,18 @@ def test_a_read_response_is_exactly_the_documented_shape_around_the_stored_docum
     # The six balance scales, in the scoring spec's order, each in ScorePublic's shape.
     assert body["scores"][0]["scale"] == "closeness" and len(body["scores"]) == 6
     assert integrator.get(f"/v1/responses/{robin['id']}").status_code == 404
+    # A flag: `private` a boolean, as the model's (1 would compare equal to True above).
+    (check_in,) = integrator.assign("weekly-check-in", client_id=robin["id"])
+    answered = PortalClient(http, check_in["portal_url"]).submit(
+        check_in["id"], checkin_response(safety=True)
+    )
+    assert answered.status_code == 200, answered.text
+    flagged = integrator.get(f"/v1/responses/{answered.json()['response_id']}")
+    flags = flagged.json()["flags"]
+    assert flagged.json() == ResponsePublic.model_validate_json(flagged.content).model_dump(
+        mode="json"
+    )
+    assert flags and all(flag["private"] is True for flag in flags)
     # The route opens its own connection: tenancy and the token still hold.
     theirs = Integrator(http, access_token(http, new_clinic(engine, "Other Practice")))
     assert theirs.get(f"/v1/responses/{response_id}").status_code == 404
