@@ -165,7 +165,7 @@ def test_updates_change_as_many_rows_and_return_the_same(database_url, submitted
     assert _both_ways(database_url, statement, elsewhere)[1][2] == 0
 
 
-def test_what_is_not_prepared_stays_with_sqlalchemy(database_url):
+def test_which_statements_can_be_prepared(database_url):
     sqlite = database_url.startswith("sqlite")
     engine = make_engine(database_url) if sqlite else make_async_engine(database_url)
     dialect = engine.dialect
@@ -246,7 +246,7 @@ def test_an_insert_gives_left_out_columns_their_defaults_row_by_row(database_url
     assert [[row[i] for i in same] for row in got] == [[row[i] for i in same] for row in expected]
 
 
-def test_inserts_only_sqlalchemy_can_make_stay_with_it(database_url):
+def test_which_inserts_can_be_prepared(database_url):
     sqlite = database_url.startswith("sqlite")
     dialect = (make_engine(database_url) if sqlite else make_async_engine(database_url)).dialect
     scores = responses._INSERT_SCORES.statement
