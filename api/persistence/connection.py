@@ -90,9 +90,7 @@ class ClinicConnection:
         bound = self._bound(statement, parameters)
         connection = self._connection
         if isinstance(connection, psycopg.AsyncConnection):
-            prepared = self._prepared(statement, at_once=True, keys=_keys(statement, bound))
-            if prepared is None:
-                raise TenancyError(f"not a statement the driver can run: {statement.statement}")
+            prepared = self._on_driver(statement, _keys(statement, bound))
             if isinstance(bound, list):
                 return await prepared.run_many_async(connection, bound)  # type: ignore[return-value]
             return await prepared.run_async(connection, bound or {})  # type: ignore[return-value]
@@ -121,10 +119,7 @@ class ClinicConnection:
         if self._last is not None:
             await self._run_last()
         bound = self._bound(statement, parameters)
-        prepared = self._prepared(statement, at_once=True)
-        if prepared is None:
-            raise TenancyError(f"not a statement the driver can run: {statement.statement}")
-        self._last = (prepared, bound, rows)  # see `commit`
+        self._last = (self._on_driver(statement), bound, rows)  # see `commit`
 
     async def commit(self) -> None:
         """Commit a PostgreSQL transaction, with its last statement if any."""
@@ -150,6 +145,14 @@ class ClinicConnection:
         if not isinstance(statement, Scoped) or not statement.checked:
             raise TenancyError("a clinic connection runs only statements checked by scoped()")
         return parameters if statement.across_clinics else self._confine(statement, parameters)
+
+    def _on_driver(self, statement: Scoped, keys: tuple[str, ...] = ()) -> Prepared:
+        """PostgreSQL: the statement prepared from its first run; one the driver cannot
+        run is refused, never run some other way."""
+        prepared = self._prepared(statement, at_once=True, keys=keys)
+        if prepared is None:
+            raise TenancyError(f"not a statement the driver can run: {statement.statement}")
+        return prepared
 
     def _prepared(
         self, statement: Scoped, at_once: bool = False, keys: tuple[str, ...] = ()
@@ -454,15 +457,11 @@ async def request_connection(request: Request) -> AsyncIterator[ClinicConnection
     Dependencies that yield it are declared with `scope="function"`, so the
     commit happens before the response is sent.
     """
-    binds = request.app.state.connection_binds
     if request.method in SAFE_METHODS:
-        async with clinic_connection(binds.read) as connection:
-            yield connection
-    elif binds.group is not None:
-        async with binds.group.member(write_turns(request.app.state)) as connection:
+        async with clinic_connection(request.app.state.connection_binds.read) as connection:
             yield connection
     else:
-        async with taking_turns(request), clinic_connection(binds.write) as connection:
+        async with _write_transaction(request) as connection:
             yield connection
 
 
@@ -483,12 +482,19 @@ async def writing_connection(
 ) -> AsyncIterator[ClinicConnection]:
     """A write transaction of its own for `clinic_id`, in a turn to write, whatever the
     request's method: for a read that first brings derived rows up to date."""
+    async with _write_transaction(request) as connection:
+        connection.scope_to(clinic_id)
+        yield connection
+
+
+@asynccontextmanager
+async def _write_transaction(request: Request) -> AsyncIterator[ClinicConnection]:
+    """A writer's clinic connection, in its turn: on SQLite a member of the group commit,
+    on PostgreSQL a transaction of its own."""
     binds = request.app.state.connection_binds
     if binds.group is not None:
         async with binds.group.member(write_turns(request.app.state)) as connection:
-            connection.scope_to(clinic_id)
             yield connection
         return
     async with taking_turns(request, writes=True), clinic_connection(binds.write) as connection:
-        connection.scope_to(clinic_id)
         yield connection

@@ -13,7 +13,7 @@ from api.auth.tokens import Principal
 from api.pagination import DEFAULT_LIMIT
 from api.persistence import DbSession
 from api.persistence.connection import ClinicConnection, reading_connection
-from api.routes.common import Cursor, IdempotencyKey, Limit, idempotent, problems
+from api.routes.common import JSON, Cursor, IdempotencyKey, Limit, idempotent, problems
 from api.services import assignments
 from schemas import AssignmentStatus
 from schemas.assignment import (
@@ -83,7 +83,7 @@ async def list_assignments(
             cursor=cursor,
             limit=limit,
         )
-    return Response(page, media_type="application/json")
+    return Response(page, media_type=JSON)
 
 
 @router.get(

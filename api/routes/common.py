@@ -14,6 +14,8 @@ from api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from api.problems import PROBLEM_JSON, Problem
 from api.services import idempotency
 
+JSON = "application/json"  # bodies a hot route writes itself, already JSON
+
 _DESCRIPTIONS = {
     400: "malformed request",
     401: "missing, expired or invalid access token",

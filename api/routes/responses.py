@@ -11,12 +11,11 @@ from api.auth.dependencies import caller_for, require
 from api.auth.tokens import Principal
 from api.persistence import DbSession
 from api.persistence.connection import reading_connection
-from api.routes.common import problems
+from api.routes.common import JSON, problems
 from api.services import responses
 from schemas.response import ResponsePublic, ResultSeries, TrendReport
 
 router = APIRouter(prefix="/v1", tags=["results"])
-JSON = "application/json"
 
 
 @router.get(

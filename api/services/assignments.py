@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 from pydantic import Field
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.pagination import decode_cursor, encode_cursor, sequence_number
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, execute_scoped, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, execute_scoped, one_of, scoped
 from api.services.clients import couple_members
 from api.services.instruments import resolve_instrument
 from api.services.portal_links import issue_link, revoke_links
@@ -36,7 +36,6 @@ from schemas import (
     Client,
     Instrument,
     Response,
-    ResponseStatus,
 )
 from schemas.assignment import (
     AssignmentCreate,
@@ -47,6 +46,7 @@ from schemas.assignment import (
 )
 from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
+from schemas.response import SCORED_STATUSES
 
 FINISHED = frozenset({AssignmentStatus.COMPLETED, AssignmentStatus.CANCELLED})
 
@@ -167,12 +167,7 @@ def _views_statement(*, by_id: bool = False, filters: frozenset[str] = frozenset
         .where(
             _response.clinic_id == _clinic,
             _response.assignment_id == _assignment.id,
-            # Two comparisons, not IN (...): a list expands per execution, so the statement
-            # could not be prepared once (`api.persistence.prepared`).
-            or_(
-                _response.status == ResponseStatus.COMPLETED.value,
-                _response.status == ResponseStatus.AMENDED.value,
-            ),
+            one_of(_response.status, [status.value for status in SCORED_STATUSES]),
         )
         .order_by(_response.created_at.desc())
         .limit(1)

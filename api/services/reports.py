@@ -22,7 +22,7 @@ from api.services.responses import scored_responses
 from assessments.answers import answers_by_link_id, plain_value, value_entry
 from assessments.checkins import CheckInPoint, summarise_check_ins
 from assessments.dyad import DIFFER_SHARE, PartnerScore, compare_partners
-from schemas import Assignment, AssignmentStatus, Instrument, Response, ResponseStatus, Score
+from schemas import Assignment, AssignmentStatus, Instrument, Response, Score
 from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
 from schemas.report import (
@@ -37,8 +37,8 @@ from schemas.report import (
     RaisedFlag,
     ScaleComparisonPublic,
 )
+from schemas.response import SCORED_STATUSES
 
-SCORED = (ResponseStatus.COMPLETED, ResponseStatus.AMENDED)
 BALANCE, CHECK_IN = "balance-assessment", "weekly-check-in"
 
 
@@ -80,7 +80,7 @@ def latest_balance(
             .where(
                 Response.client_id == client_id,
                 Instrument.url == instrument.url,
-                Response.status.in_(SCORED),  # type: ignore[attr-defined]
+                Response.status.in_(SCORED_STATUSES),  # type: ignore[attr-defined]
             )
             .order_by(Response.authored.desc(), Response.created_at.desc())  # type: ignore[attr-defined]
             .limit(1)
