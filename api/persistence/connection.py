@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +67,7 @@ class ClinicConnection:
         self._connection = connection
         self._dialect = dialect if dialect is not None else connection.dialect  # type: ignore[union-attr]
         self._clinic_id: uuid.UUID | None = None
-        self._last: tuple[Prepared, Any, int] | None = None  # sent with the COMMIT
+        self._later: list[tuple[Prepared, Parameters, int]] = []  # sent with the COMMIT
 
     @property
     def clinic_id(self) -> uuid.UUID:
@@ -85,8 +85,8 @@ class ClinicConnection:
         self._clinic_id = clinic_id
 
     async def execute(self, statement: Scoped, parameters: Parameters = None) -> CursorResult:
-        if self._last is not None:  # something runs after it after all: it runs first
-            await self._run_last()
+        if self._later:  # something runs after them after all: they run first
+            await self._run_later()
         bound = self._bound(statement, parameters)
         connection = self._connection
         if isinstance(connection, psycopg.AsyncConnection):
@@ -102,44 +102,86 @@ class ClinicConnection:
             return prepared.run_many(driver, bound)  # type: ignore[arg-type,return-value]
         return prepared.run(driver, bound or {})  # type: ignore[arg-type,return-value]
 
-    async def execute_last(self, statement: Scoped, parameters: dict[str, Any], rows: int) -> None:
-        """Run `statement` as the transaction's last, expecting it to change `rows` rows.
+    async def execute_both(
+        self, first: tuple[Scoped, dict[str, Any]], second: tuple[Scoped, dict[str, Any]]
+    ) -> tuple[CursorResult, CursorResult]:
+        """Run two statements, one after the other; on PostgreSQL in one round trip
+        (psycopg's pipeline). The server still runs `second` only once `first` is done,
+        and under READ COMMITTED with a snapshot of its own: a lock `first` waited for
+        is held, and what its holder committed is seen, by then."""
+        if not isinstance(self._connection, psycopg.AsyncConnection):
+            return await self.execute(*first), await self.execute(*second)
+        if self._later:
+            await self._run_later()
+        runs = [
+            (self._on_driver(statement), self._bound(statement, parameters))
+            for statement, parameters in (first, second)
+        ]
+        async with self._one_trip(runs) as cursors:
+            return (
+                await runs[0][0].result_of(cursors[0]),  # type: ignore[return-value]
+                await runs[1][0].result_of(cursors[1]),
+            )
 
-        On PostgreSQL it travels with the COMMIT, in one round trip (psycopg's
-        pipeline): a lock it takes (the clinic's change counter) is then held only
-        while the server runs the two, never while this request waits for its
-        turn on the event loop between them. Should another statement follow
-        after all, this one runs first, as any other, so what follows sees it.
-        A count other than `rows` is a bug (the caller holds the row locked) and
-        raises once known: before the commit, or (sent with it) just after.
+    async def execute_later(self, statement: Scoped, parameters: Parameters, rows: int) -> None:
+        """Run `statement` later in the transaction, expecting it to change `rows` rows
+        (an INSERT's list of rows: as many): before any statement that follows, or else
+        with the COMMIT. For writes whose outcome the request needs no more of.
+
+        On PostgreSQL all that waits travels with the COMMIT, in order, in one round
+        trip (psycopg's pipeline): a submission's response, its scores and the change
+        numbering. A lock one takes (the clinic's change counter) is then held only
+        while the server runs them, never while this request waits for its turn on
+        the event loop. On SQLite it runs at once. A count other than `rows` is a
+        bug (the caller holds the rows locked, or checked what it inserts) and
+        raises once known: at once, before the commit, or (sent with it) just after.
         """
         if not isinstance(self._connection, psycopg.AsyncConnection):
             _expect(rows, (await self.execute(statement, parameters)).rowcount)
             return
-        if self._last is not None:
-            await self._run_last()
         bound = self._bound(statement, parameters)
-        self._last = (self._on_driver(statement), bound, rows)  # see `commit`
+        self._later.append((self._on_driver(statement, _keys(statement, bound)), bound, rows))
 
     async def commit(self) -> None:
-        """Commit a PostgreSQL transaction, with its last statement if any."""
+        """Commit a PostgreSQL transaction, with the statements that waited for it."""
         driver = self._connection
         assert isinstance(driver, psycopg.AsyncConnection)
-        if self._last is None:
+        if not self._later:
             await driver.commit()
             return
-        (prepared, bound, rows), self._last = self._last, None
-        async with driver.cursor() as cursor:
-            async with driver.pipeline():  # leaving it sends both and reads both answers
-                await cursor.execute(prepared.sql, prepared.values(bound))
-                await driver.commit()
-            changed = cursor.rowcount
-        _expect(rows, changed)
+        await self._run_later(driver.commit)
 
-    async def _run_last(self) -> None:
-        assert self._last is not None and isinstance(self._connection, psycopg.AsyncConnection)
-        (prepared, bound, rows), self._last = self._last, None
-        _expect(rows, (await prepared.run_async(self._connection, bound)).rowcount)
+    async def _run_later(self, then: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Run the statements that waited, and `then` (the COMMIT), in one round trip."""
+        later, self._later = self._later, []
+        async with self._one_trip([(p, bound) for p, bound, _ in later], then) as cursors:
+            for cursor, (_, _, rows) in zip(cursors, later, strict=True):
+                _expect(rows, cursor.rowcount)
+
+    @asynccontextmanager
+    async def _one_trip(
+        self,
+        runs: list[tuple[Prepared, Parameters]],
+        then: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[list[psycopg.AsyncCursor]]:
+        """PostgreSQL: `runs` (an INSERT's list of rows as one `executemany`), then `then`,
+        sent in one pipeline; the cursors that ran them, answered."""
+        driver = self._connection
+        assert isinstance(driver, psycopg.AsyncConnection)
+        cursors = [driver.cursor() for _ in runs]
+        try:
+            async with driver.pipeline():  # leaving it sends them all and reads every answer
+                for cursor, (prepared, bound) in zip(cursors, runs, strict=True):
+                    if isinstance(bound, list):
+                        await cursor.executemany(prepared.sql, [prepared.values(r) for r in bound])  # type: ignore[arg-type]
+                    else:
+                        await cursor.execute(prepared.sql, prepared.values(bound or {}))  # type: ignore[arg-type]
+                if then is not None:
+                    await then()
+            yield cursors
+        finally:
+            for cursor in cursors:
+                await cursor.close()
 
     def _bound(self, statement: Scoped, parameters: Parameters) -> Parameters:
         if not isinstance(statement, Scoped) or not statement.checked:
@@ -201,9 +243,9 @@ def _keys(statement: Scoped, parameters: Parameters) -> tuple[str, ...]:
 
 
 def _expect(rows: int, changed: int) -> None:
-    """The last statement's count; another is a bug (its caller holds the rows locked)."""
+    """A statement run later changed `changed` rows; other than `rows` is a bug."""
     if changed != rows:
-        raise RuntimeError(f"the last statement changed {changed} rows, not {rows}")
+        raise RuntimeError(f"a statement run later changed {changed} rows, not {rows}")
 
 
 _CLINIC_KEYS = (CLINIC_PARAMETER, "clinic_id")
@@ -435,14 +477,22 @@ async def clinic_connection(bind: Engine | DriverBind) -> AsyncIterator[ClinicCo
         try:
             yield clinic
         except BaseException:
-            # A query cut short may have closed the connection: the error that did that is
-            # the one to raise (the pool replaces a broken connection).
-            with CancelScope(shield=True), suppress(psycopg.Error):
-                if not driver.closed:
-                    await driver.rollback()
+            await _roll_back(driver)
             raise
-        with CancelScope(shield=True):
-            await clinic.commit()
+        try:
+            with CancelScope(shield=True):
+                await clinic.commit()
+        except BaseException:  # a statement sent with the COMMIT failed
+            await _roll_back(driver)
+            raise
+
+
+async def _roll_back(driver: psycopg.AsyncConnection) -> None:
+    """Roll back after an error, which stays the one raised: a query cut short may have
+    closed the connection (the pool replaces a broken connection)."""
+    with CancelScope(shield=True), suppress(psycopg.Error):
+        if not driver.closed:
+            await driver.rollback()
 
 
 @asynccontextmanager

@@ -126,9 +126,13 @@ class Prepared:
         """Run on psycopg's asyncio connection (in the caller's transaction)."""
         async with driver.cursor() as cursor:
             await cursor.execute(self.sql, self.values(parameters))
-            description = cursor.description  # psycopg builds it anew at each access
-            found = await cursor.fetchall() if description else []
-            return PreparedResult(self._rows(description, found), cursor.rowcount)
+            return await self.result_of(cursor)
+
+    async def result_of(self, cursor: Any) -> PreparedResult:
+        """What this statement gave, once run on psycopg's asyncio `cursor`."""
+        description = cursor.description  # psycopg builds it anew at each access
+        found = await cursor.fetchall() if description else []
+        return PreparedResult(self._rows(description, found), cursor.rowcount)
 
     def values(self, parameters: dict[str, Any]) -> list[Any] | dict[str, Any]:
         """The driver's parameters: processed, in order (SQLite) or by name (psycopg)."""

@@ -319,17 +319,17 @@ async def number_status_change(
     Called as the last statement before commit, so the clinic's counter stays
     locked only until the commit. On PostgreSQL one statement takes the number
     and stamps the assignment, and it travels with the COMMIT
-    (`ClinicConnection.execute_last`): the lock is held only while the server
+    (`ClinicConnection.execute_later`): the lock is held only while the server
     runs the two (SQLite has one writer at a time and no such cost).
     """
     if connection.dialect.name == "postgresql":
         # Sent with the COMMIT: the counter stays locked only while the server runs both.
-        await connection.execute_last(
+        await connection.execute_later(
             _NUMBER_STATUS, {"assignment_id": assignment_id, "new_status": status.value}, rows=1
         )
         return
     seq, stamped = await _next_changes_of(connection, 1)
-    await connection.execute_last(
+    await connection.execute_later(
         _SET_STATUS,
         {"assignment_id": assignment_id, "new_status": status.value, "seq": seq, "at": stamped},
         rows=1,

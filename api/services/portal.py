@@ -250,9 +250,7 @@ async def own_assignment(
             {"assignment_id": assignment_id, "client_id": client_id},
         )
     ).first()
-    if own is None:
-        raise NotFound(f"no assignment {assignment_id} for you")
-    return own
+    return _found(own, assignment_id)
 
 
 async def _own(
@@ -264,11 +262,23 @@ async def _own(
     """`own_assignment`, and its in-progress response.
 
     With `for_update`, the assignment is locked first and the in-progress
-    response read after, so a save that waited for another sees what it saved.
+    response read after, so a save that waited for another sees what it saved
+    (on PostgreSQL the two go in one round trip: `execute_both`).
     """
-    own = await own_assignment(connection, client_id, assignment_id, for_update)
-    progress_id = (await connection.execute(_PROGRESS, {"assignment_id": own.id})).scalar()
-    return _Own(*own, progress_id)
+    own, progress = await connection.execute_both(
+        (
+            _OWN_LOCKED if for_update else _OWN,
+            {"assignment_id": assignment_id, "client_id": client_id},
+        ),
+        (_PROGRESS, {"assignment_id": assignment_id}),
+    )
+    return _Own(*_found(own.first(), assignment_id), progress.scalar())
+
+
+def _found(own: Any, assignment_id: uuid.UUID) -> Any:
+    if own is None:
+        raise NotFound(f"no assignment {assignment_id} for you")
+    return own
 
 
 class _Own(NamedTuple):

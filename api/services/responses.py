@@ -156,7 +156,9 @@ async def record_response(
     client and, when given, the `couple_id` the answers were given in.
 
     Nothing is written until everything is valid; then one INSERT or UPDATE
-    writes the response and one INSERT all its scores.
+    writes the response and one INSERT all its scores. The INSERTs run when the
+    transaction next needs them (`ClinicConnection.execute_later`): on
+    PostgreSQL, in the same round trip as the COMMIT.
     """
     if (
         assignment_id is None
@@ -209,7 +211,7 @@ async def record_response(
             "created_at": now,
             "updated_at": now,
         }
-        await connection.execute(_INSERT_RESPONSE, [row])
+        await connection.execute_later(_INSERT_RESPONSE, [row], rows=1)
     else:
         continued = await connection.execute(
             _CONTINUE_RESPONSE,
@@ -230,7 +232,7 @@ async def record_response(
         if continued.rowcount != 1:
             raise ValueError("only an in-progress response of this client and instrument continues")
     if scored and scored.scores:
-        await connection.execute(
+        await connection.execute_later(
             _INSERT_SCORES,
             [
                 {
@@ -250,6 +252,7 @@ async def record_response(
                 }
                 for score in scored.scores
             ],
+            rows=len(scored.scores),
         )
     raised = alert_rules.safety_alerts(str(response_id), flags)
     if scored and any(scale.reliability for scale in definition.scoring.scales):

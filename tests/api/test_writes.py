@@ -3,15 +3,20 @@ and polling that never skips a change."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 
+import psycopg
 import pytest
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from api.persistence import ClinicSession, scope_to_clinic
+from api.persistence.tenancy import scoped
 from api.services.assignments import number_status_change
-from schemas import Assignment, AssignmentStatus
+from schemas import Assignment, AssignmentStatus, Score
 from tests.api.factories import make_assignment, make_client
 from tests.api.http import Integrator, PortalClient, access_token, new_clinic
 from tests.assessments.builders import checkin_response
@@ -241,7 +246,7 @@ def test_change_numbers_follow_commit_order_under_concurrency(database_url, engi
 
 
 def test_a_statement_after_the_last_one_sees_it(database_url, session):
-    """`execute_last` defers the numbering to the COMMIT on PostgreSQL; a read that follows
+    """`execute_later` defers the numbering to the COMMIT on PostgreSQL; a read that follows
     after all (a portal page shown after logging homework) makes it run first."""
     from api.services.portal import own_assignment
 
@@ -256,3 +261,23 @@ def test_a_statement_after_the_last_one_sees_it(database_url, session):
     assert run_on_connection(database_url, session.clinic_id, work) == AssignmentStatus.COMPLETED
     session.expire_all()
     assert session.get(Assignment, assignment.id).status == AssignmentStatus.COMPLETED
+
+
+def test_writes_kept_for_the_commit_land_with_it_or_not_at_all(database_url, session):
+    """`execute_later` keeps writes for the COMMIT on PostgreSQL, in one round trip (on
+    SQLite they run at once): the numbering and an INSERT that breaks a foreign key
+    fail together, with the database's own error, and nothing lands."""
+    client = make_client(session)
+    assignment = make_assignment(session, client)
+    session.commit()
+    orphan = {"response_id": uuid.uuid4(), "client_id": client.id, "scale": "s", "label": "S"}
+
+    async def work(connection):
+        await number_status_change(connection, assignment.id, AssignmentStatus.COMPLETED)
+        await connection.execute_later(scoped(insert(Score.__table__)), [orphan], rows=1)
+
+    refused = (IntegrityError, sqlite3.IntegrityError, psycopg.errors.ForeignKeyViolation)
+    with pytest.raises(refused):
+        run_on_connection(database_url, session.clinic_id, work)
+    session.expire_all()
+    assert session.get(Assignment, assignment.id).status == AssignmentStatus.REQUESTED
