@@ -126,6 +126,7 @@ class ItemDefinition:
     def is_question(self) -> bool:
         return self.type not in ("group", "display")
 
+    @cached_property
     def allowed_value_keys(self) -> frozenset[str]:
         """The answer value[x] keys this item accepts."""
         if self.type in ("choice", "open-choice") and self.options:

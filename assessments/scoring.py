@@ -268,7 +268,7 @@ def _compute(
         return Fraction(keyed_sum, count), answered, None
     # target_low + (sum / count - low) / (high - low) x (target_high - target_low), as one
     # fraction: a single division, whole numbers throughout when the weights are whole.
-    target_low, target_high = exact(scale.rescale[0]), exact(scale.rescale[1])
+    target_low, target_high = scale.exact_rescale
     share = Fraction((keyed_sum - count * low) * (target_high - target_low), count * (high - low))
     return target_low + share, answered, None
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from assessments.questionnaire import exact
 
 Method = Literal["mean", "sum", "item", "difference", "scale-difference"]
 Direction = Literal["higher-is-better", "lower-is-better", "toward-zero", "none"]
@@ -124,9 +127,17 @@ class Scale(_Strict):
             raise ValueError(f"scale '{self.code}' needs at least one band")
         return self
 
-    @property
+    @cached_property
     def required_share(self) -> Fraction:
+        """The share of items a mean or sum needs answered (all, if not given), exact."""
         return Fraction(self.min_answered) if self.min_answered else Fraction(1)
+
+    @cached_property
+    def exact_rescale(self) -> tuple[int | Fraction, int | Fraction] | None:
+        """`rescale`'s ends as exact rationals: ints when whole."""
+        if self.rescale is None:
+            return None
+        return exact(self.rescale[0]), exact(self.rescale[1])
 
 
 class FlagRule(_Strict):

@@ -376,7 +376,7 @@ class _Walker:
             return
         key, value = entry
         value_pointer = f"{pointer}/{key}"
-        allowed = definition.allowed_value_keys()
+        allowed = definition.allowed_value_keys
         if key not in allowed:
             self.add(
                 "wrong-type",
