@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from functools import cached_property
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -127,17 +127,27 @@ class Scale(_Strict):
             raise ValueError(f"scale '{self.code}' needs at least one band")
         return self
 
-    @cached_property
+    @property
     def required_share(self) -> Fraction:
         """The share of items a mean or sum needs answered (all, if not given), exact."""
-        return Fraction(self.min_answered) if self.min_answered else Fraction(1)
+        return _share(self.min_answered)
 
-    @cached_property
+    @property
     def exact_rescale(self) -> tuple[int | Fraction, int | Fraction] | None:
         """`rescale`'s ends as exact rationals: ints when whole."""
-        if self.rescale is None:
-            return None
-        return exact(self.rescale[0]), exact(self.rescale[1])
+        return None if self.rescale is None else _exact_ends(self.rescale)
+
+
+# Worked out once a value, not at every scoring (Fraction parses a string with a regex).
+# Kept by value, not on the model: a copy with other values never sees stale ones.
+@lru_cache(maxsize=256)
+def _share(min_answered: str | None) -> Fraction:
+    return Fraction(min_answered) if min_answered else Fraction(1)
+
+
+@lru_cache(maxsize=256)
+def _exact_ends(ends: tuple[Decimal, Decimal]) -> tuple[int | Fraction, int | Fraction]:
+    return exact(ends[0]), exact(ends[1])
 
 
 class FlagRule(_Strict):

@@ -67,7 +67,7 @@ class ClinicConnection:
         self._connection = connection
         self._dialect = dialect if dialect is not None else connection.dialect  # type: ignore[union-attr]
         self._clinic_id: uuid.UUID | None = None
-        self._later: list[tuple[Prepared, Parameters, int]] = []  # sent with the COMMIT
+        self._later: list[tuple[Prepared, Any, int]] = []  # driver values, sent with the COMMIT
 
     @property
     def clinic_id(self) -> uuid.UUID:
@@ -113,10 +113,10 @@ class ClinicConnection:
             return await self.execute(*first), await self.execute(*second)
         if self._later:
             await self._run_later()
-        runs = [
-            (self._on_driver(statement), self._bound(statement, parameters))
-            for statement, parameters in (first, second)
-        ]
+        runs = []
+        for statement, parameters in (first, second):
+            prepared = self._on_driver(statement)
+            runs.append((prepared, _values(prepared, self._bound(statement, parameters))))
         async with self._one_trip(runs) as cursors:
             return (
                 await runs[0][0].result_of(cursors[0]),  # type: ignore[return-value]
@@ -132,15 +132,21 @@ class ClinicConnection:
         trip (psycopg's pipeline): a submission's response, its scores and the change
         numbering. A lock one takes (the clinic's change counter) is then held only
         while the server runs them, never while this request waits for its turn on
-        the event loop. On SQLite it runs at once. A count other than `rows` is a
-        bug (the caller holds the rows locked, or checked what it inserts) and
-        raises once known: at once, before the commit, or (sent with it) just after.
+        the event loop. On SQLite it runs at once. The parameters become the
+        driver's values here (a bad one is refused at once), but psycopg writes a
+        JSON document when it sends it: the caller must not change one afterwards.
+
+        The count must be certain: rows the transaction holds locked, or an INSERT
+        without ON CONFLICT. Another count is a bug and raises once known, at once
+        or before the commit, but when sent with the COMMIT only after it: the
+        database's own errors (a broken key) still take the whole transaction back.
         """
         if not isinstance(self._connection, psycopg.AsyncConnection):
             _expect(rows, (await self.execute(statement, parameters)).rowcount)
             return
         bound = self._bound(statement, parameters)
-        self._later.append((self._on_driver(statement, _keys(statement, bound)), bound, rows))
+        prepared = self._on_driver(statement, _keys(statement, bound))
+        self._later.append((prepared, _values(prepared, bound), rows))
 
     async def commit(self) -> None:
         """Commit a PostgreSQL transaction, with the statements that waited for it."""
@@ -154,28 +160,29 @@ class ClinicConnection:
     async def _run_later(self, then: Callable[[], Awaitable[None]] | None = None) -> None:
         """Run the statements that waited, and `then` (the COMMIT), in one round trip."""
         later, self._later = self._later, []
-        async with self._one_trip([(p, bound) for p, bound, _ in later], then) as cursors:
+        async with self._one_trip([(p, values) for p, values, _ in later], then) as cursors:
             for cursor, (_, _, rows) in zip(cursors, later, strict=True):
                 _expect(rows, cursor.rowcount)
 
     @asynccontextmanager
     async def _one_trip(
         self,
-        runs: list[tuple[Prepared, Parameters]],
+        runs: list[tuple[Prepared, Any]],
         then: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncIterator[list[psycopg.AsyncCursor]]:
-        """PostgreSQL: `runs` (an INSERT's list of rows as one `executemany`), then `then`,
-        sent in one pipeline; the cursors that ran them, answered."""
+        """PostgreSQL: `runs` (statements with their driver values; an INSERT's list of rows
+        as one `executemany`), then `then`, sent in one pipeline; the cursors that ran
+        them, answered."""
         driver = self._connection
         assert isinstance(driver, psycopg.AsyncConnection)
         cursors = [driver.cursor() for _ in runs]
         try:
             async with driver.pipeline():  # leaving it sends them all and reads every answer
-                for cursor, (prepared, bound) in zip(cursors, runs, strict=True):
-                    if isinstance(bound, list):
-                        await cursor.executemany(prepared.sql, [prepared.values(r) for r in bound])  # type: ignore[arg-type]
+                for cursor, (prepared, values) in zip(cursors, runs, strict=True):
+                    if isinstance(values, list):  # rows: psycopg's values for one are a dict
+                        await cursor.executemany(prepared.sql, values)
                     else:
-                        await cursor.execute(prepared.sql, prepared.values(bound or {}))  # type: ignore[arg-type]
+                        await cursor.execute(prepared.sql, values)
                 if then is not None:
                     await then()
             yield cursors
@@ -240,6 +247,13 @@ def _keys(statement: Scoped, parameters: Parameters) -> tuple[str, ...]:
     if any(set(row) != keys for row in parameters):
         raise TenancyError("the rows to insert name different columns")
     return tuple(sorted(keys))
+
+
+def _values(prepared: Prepared, bound: Parameters) -> Any:
+    """The driver's values for one statement's parameters, or a list for an INSERT's rows."""
+    if isinstance(bound, list):
+        return [prepared.values(row) for row in bound]
+    return prepared.values(bound or {})
 
 
 def _expect(rows: int, changed: int) -> None:
@@ -477,22 +491,16 @@ async def clinic_connection(bind: Engine | DriverBind) -> AsyncIterator[ClinicCo
         try:
             yield clinic
         except BaseException:
-            await _roll_back(driver)
+            # A query cut short may have closed the connection: the error that did that is
+            # the one to raise (the pool replaces a broken connection).
+            with CancelScope(shield=True), suppress(psycopg.Error):
+                if not driver.closed:
+                    await driver.rollback()
             raise
-        try:
-            with CancelScope(shield=True):
-                await clinic.commit()
-        except BaseException:  # a statement sent with the COMMIT failed
-            await _roll_back(driver)
-            raise
-
-
-async def _roll_back(driver: psycopg.AsyncConnection) -> None:
-    """Roll back after an error, which stays the one raised: a query cut short may have
-    closed the connection (the pool replaces a broken connection)."""
-    with CancelScope(shield=True), suppress(psycopg.Error):
-        if not driver.closed:
-            await driver.rollback()
+        # A statement sent with the COMMIT may fail it: the pool's `connection()` rolls
+        # the connection back as the error leaves it.
+        with CancelScope(shield=True):
+            await clinic.commit()
 
 
 @asynccontextmanager
