@@ -26,6 +26,21 @@ _QR = Body(
 )
 
 
+# The submission first: a request is tried against the routes in this order (see api/app.py).
+@router.post(
+    "/assignments/{assignment_id}/submit",
+    response_model=PortalSubmitted,
+    responses=problems(404, 409, 422),
+    summary="Submit the completed response: validated and scored, or every problem listed",
+)
+async def submit_my_response(
+    assignment_id: uuid.UUID,
+    call: Portal,
+    questionnaire_response: dict[str, Any] = _QR,
+) -> PortalSubmitted:
+    return await portal.submit(call.connection, call.visitor, assignment_id, questionnaire_response)
+
+
 @router.get(
     "/assignments",
     response_model=list[PortalAssignment],
@@ -60,20 +75,6 @@ async def save_my_response(
     return await portal.save_progress(
         call.connection, call.visitor, assignment_id, questionnaire_response
     )
-
-
-@router.post(
-    "/assignments/{assignment_id}/submit",
-    response_model=PortalSubmitted,
-    responses=problems(404, 409, 422),
-    summary="Submit the completed response: validated and scored, or every problem listed",
-)
-async def submit_my_response(
-    assignment_id: uuid.UUID,
-    call: Portal,
-    questionnaire_response: dict[str, Any] = _QR,
-) -> PortalSubmitted:
-    return await portal.submit(call.connection, call.visitor, assignment_id, questionnaire_response)
 
 
 @router.post(
