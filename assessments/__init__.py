@@ -29,9 +29,10 @@ from assessments.scoring import (
 )
 from assessments.sdc import CalculatedValue, SdcError, SdcResult, calculate_sdc, weight_of
 from assessments.spec import ScoringSpec
-from assessments.validation import InvalidResponse, Problem, validate_response
+from assessments.validation import WHOLE_STATUSES, InvalidResponse, Problem, validate_response
 
 __all__ = [
+    "WHOLE_STATUSES",
     "CalculatedValue",
     "Flag",
     "Instrument",

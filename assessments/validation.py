@@ -31,6 +31,7 @@ from assessments.questionnaire import (
 RESPONSE_STATUSES = frozenset(
     {"in-progress", "completed", "amended", "entered-in-error", "stopped"}
 )
+# Whole responses: submitted, or a correction of one. Only these are scored.
 WHOLE_STATUSES = frozenset({"completed", "amended"})
 _KIND = {"group": "group", "display": "display item"}
 

@@ -31,10 +31,6 @@ class ResponseStatus(StrEnum):
     STOPPED = "stopped"
 
 
-# A response whose answers are whole, so scored: submitted, or a correction of one.
-SCORED_STATUSES = (ResponseStatus.COMPLETED, ResponseStatus.AMENDED)
-
-
 class Response(ClinicOwned, table=True):
     """A client's answers, kept as the canonical QuestionnaireResponse JSON.
 

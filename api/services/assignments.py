@@ -29,6 +29,7 @@ from api.services.clients import couple_members
 from api.services.instruments import resolve_instrument
 from api.services.portal_links import issue_link, revoke_links
 from api.settings import Settings
+from assessments import WHOLE_STATUSES
 from schemas import (
     Assignment,
     AssignmentStatus,
@@ -46,7 +47,6 @@ from schemas.assignment import (
 )
 from schemas.base import utcnow
 from schemas.instrument import InstrumentRef
-from schemas.response import SCORED_STATUSES
 
 FINISHED = frozenset({AssignmentStatus.COMPLETED, AssignmentStatus.CANCELLED})
 
@@ -167,7 +167,7 @@ def _views_statement(*, by_id: bool = False, filters: frozenset[str] = frozenset
         .where(
             _response.clinic_id == _clinic,
             _response.assignment_id == _assignment.id,
-            one_of(_response.status, [status.value for status in SCORED_STATUSES]),
+            one_of(_response.status, sorted(WHOLE_STATUSES)),
         )
         .order_by(_response.created_at.desc())
         .limit(1)

@@ -37,7 +37,6 @@ from schemas.report import (
     RaisedFlag,
     ScaleComparisonPublic,
 )
-from schemas.response import SCORED_STATUSES
 
 BALANCE, CHECK_IN = "balance-assessment", "weekly-check-in"
 
@@ -80,7 +79,7 @@ def latest_balance(
             .where(
                 Response.client_id == client_id,
                 Instrument.url == instrument.url,
-                Response.status.in_(SCORED_STATUSES),  # type: ignore[attr-defined]
+                Response.status.in_(sorted(assessments.WHOLE_STATUSES)),  # type: ignore[attr-defined]
             )
             .order_by(Response.authored.desc(), Response.created_at.desc())  # type: ignore[attr-defined]
             .limit(1)

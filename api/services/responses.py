@@ -35,7 +35,6 @@ from schemas import Client, Instrument, Response, ResponseStatus, Score
 from schemas.base import JSONDocument, new_id, utcnow
 from schemas.instrument import InstrumentRef
 from schemas.response import (
-    SCORED_STATUSES,
     ChangePublic,
     FlagPublic,
     ResultPoint,
@@ -113,7 +112,7 @@ _PREVIOUS = (
         _response.clinic_id == _clinic,
         _response.client_id == bindparam("client_id"),
         _instrument.url == bindparam("url"),
-        one_of(_response.status, [status.value for status in SCORED_STATUSES]),
+        one_of(_response.status, sorted(assessments.WHOLE_STATUSES)),
         _response.id != bindparam("response_id"),
         _response.authored <= bindparam("authored"),
     )
@@ -276,7 +275,7 @@ def check_answers(
     Recording and `$validate` both come here, so they cannot disagree.
     """
     status = document.get("status") if isinstance(document, dict) else None
-    if status in SCORED_STATUSES:
+    if status in assessments.WHOLE_STATUSES:
         try:
             return assessments.score_response(definition, document), []
         except assessments.InvalidResponse as invalid:
@@ -383,7 +382,7 @@ def _recording_problems(
         elif (
             replaces.client_id != client_id
             or replaces.instrument_id != instrument_id
-            or replaces.status not in SCORED_STATUSES
+            or replaces.status not in assessments.WHOLE_STATUSES
         ):
             problems.append(
                 assessments.Problem(
@@ -587,7 +586,7 @@ def scored_responses(
         .where(
             Response.client_id == client_id,
             Response.instrument_id.in_(versions),  # type: ignore[attr-defined]
-            Response.status.in_(SCORED_STATUSES),  # type: ignore[attr-defined]
+            Response.status.in_(sorted(assessments.WHOLE_STATUSES)),  # type: ignore[attr-defined]
         )
         .order_by(Response.authored, Response.created_at)
     )
