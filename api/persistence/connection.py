@@ -91,15 +91,11 @@ class ClinicConnection:
         connection = self._connection
         if isinstance(connection, psycopg.AsyncConnection):
             prepared = self._on_driver(statement, _keys(statement, bound))
-            if isinstance(bound, list):
-                return await prepared.run_many_async(connection, bound)  # type: ignore[return-value]
             return await prepared.run_async(connection, bound or {})  # type: ignore[return-value]
         prepared = self._prepared(statement, keys=_keys(statement, bound))
         if prepared is None:
             return connection.execute(statement.statement, bound)
         driver = connection.connection.driver_connection
-        if isinstance(bound, list):
-            return prepared.run_many(driver, bound)  # type: ignore[arg-type,return-value]
         return prepared.run(driver, bound or {})  # type: ignore[arg-type,return-value]
 
     async def execute_both(
@@ -116,7 +112,7 @@ class ClinicConnection:
         runs = []
         for statement, parameters in (first, second):
             prepared = self._on_driver(statement)
-            runs.append((prepared, _values(prepared, self._bound(statement, parameters))))
+            runs.append((prepared, prepared.driver_values(self._bound(statement, parameters))))
         async with self._one_trip(runs) as cursors:
             return (
                 await runs[0][0].result_of(cursors[0]),  # type: ignore[return-value]
@@ -146,7 +142,7 @@ class ClinicConnection:
             return
         bound = self._bound(statement, parameters)
         prepared = self._on_driver(statement, _keys(statement, bound))
-        self._later.append((prepared, _values(prepared, bound), rows))
+        self._later.append((prepared, prepared.driver_values(bound or {}), rows))
 
     async def commit(self) -> None:
         """Commit a PostgreSQL transaction, with the statements that waited for it."""
@@ -179,10 +175,7 @@ class ClinicConnection:
         try:
             async with driver.pipeline():  # leaving it sends them all and reads every answer
                 for cursor, (prepared, values) in zip(cursors, runs, strict=True):
-                    if isinstance(values, list):  # rows: psycopg's values for one are a dict
-                        await cursor.executemany(prepared.sql, values)
-                    else:
-                        await cursor.execute(prepared.sql, values)
+                    await prepared.send(cursor, values)
                 if then is not None:
                     await then()
             yield cursors
@@ -247,13 +240,6 @@ def _keys(statement: Scoped, parameters: Parameters) -> tuple[str, ...]:
     if any(set(row) != keys for row in parameters):
         raise TenancyError("the rows to insert name different columns")
     return tuple(sorted(keys))
-
-
-def _values(prepared: Prepared, bound: Parameters) -> Any:
-    """The driver's values for one statement's parameters, or a list for an INSERT's rows."""
-    if isinstance(bound, list):
-        return [prepared.values(row) for row in bound]
-    return prepared.values(bound or {})
 
 
 def _expect(rows: int, changed: int) -> None:

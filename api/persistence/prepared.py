@@ -43,6 +43,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.schema import CallableColumnDefault
 
 Processor = Callable[[Any], Any] | None
+Rows = dict[str, Any] | list[dict[str, Any]]  # one statement's parameters, or an INSERT's rows
 _DRIVERS = {("sqlite", "pysqlite", False), ("postgresql", "psycopg", True)}
 
 
@@ -98,9 +99,12 @@ class Prepared:
             return None
         return cls(compiled, dialect, defaults)
 
-    def run(self, driver: sqlite3.Connection, parameters: dict[str, Any]) -> PreparedResult:
-        """Run on sqlite3 (in the caller's transaction)."""
-        cursor = driver.execute(self.sql, self.values(parameters))
+    def run(self, driver: sqlite3.Connection, parameters: Rows) -> PreparedResult:
+        """Run on sqlite3 (in the caller's transaction); an INSERT's rows in one `executemany`."""
+        if isinstance(parameters, list):
+            cursor = driver.executemany(self.sql, self.driver_values(parameters))
+        else:
+            cursor = driver.execute(self.sql, self.values(parameters))
         try:
             description = cursor.description
             found = cursor.fetchall() if description else []
@@ -108,31 +112,31 @@ class Prepared:
         finally:
             cursor.close()
 
-    def run_many(self, driver: sqlite3.Connection, rows: list[dict[str, Any]]) -> PreparedResult:
-        """Run an INSERT of `rows` on sqlite3 (in the caller's transaction)."""
-        cursor = driver.executemany(self.sql, [self.values(row) for row in rows])  # type: ignore[misc]
-        try:
-            return PreparedResult([], cursor.rowcount)
-        finally:
-            cursor.close()
-
-    async def run_many_async(self, driver: Any, rows: list[dict[str, Any]]) -> PreparedResult:
-        """Run an INSERT of `rows` on psycopg's asyncio connection (in the caller's transaction)."""
-        async with driver.cursor() as cursor:
-            await cursor.executemany(self.sql, [self.values(row) for row in rows])
-            return PreparedResult([], cursor.rowcount)
-
-    async def run_async(self, driver: Any, parameters: dict[str, Any]) -> PreparedResult:
+    async def run_async(self, driver: Any, parameters: Rows) -> PreparedResult:
         """Run on psycopg's asyncio connection (in the caller's transaction)."""
         async with driver.cursor() as cursor:
-            await cursor.execute(self.sql, self.values(parameters))
+            await self.send(cursor, self.driver_values(parameters))
             return await self.result_of(cursor)
+
+    async def send(self, cursor: Any, values: Any) -> None:
+        """Run on psycopg's asyncio `cursor` with these `driver_values`: a list (an INSERT's
+        rows; one statement's values are a dict on psycopg) in one `executemany`."""
+        if isinstance(values, list):
+            await cursor.executemany(self.sql, values)
+        else:
+            await cursor.execute(self.sql, values)
 
     async def result_of(self, cursor: Any) -> PreparedResult:
         """What this statement gave, once run on psycopg's asyncio `cursor`."""
         description = cursor.description  # psycopg builds it anew at each access
         found = await cursor.fetchall() if description else []
         return PreparedResult(self._rows(description, found), cursor.rowcount)
+
+    def driver_values(self, parameters: Rows) -> Any:
+        """`values` of one statement's parameters, or a list of them for an INSERT's rows."""
+        if isinstance(parameters, list):
+            return [self.values(row) for row in parameters]
+        return self.values(parameters)
 
     def values(self, parameters: dict[str, Any]) -> list[Any] | dict[str, Any]:
         """The driver's parameters: processed, in order (SQLite) or by name (psycopg)."""

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, one_of, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, one_of, scoped
 from api.services.assignments import number_status_change
 from api.services.instruments import InstrumentKey, clinical_definition_of
 from api.services.portal_links import PortalVisitor
@@ -244,12 +244,7 @@ async def own_assignment(
     """The client's own live (not cancelled) assignment with its instrument, or NotFound:
     another client's, their partner's included, is not found. The portal's JSON API and
     its pages both read an assignment through here."""
-    own = (
-        await connection.execute(
-            _OWN_LOCKED if for_update else _OWN,
-            {"assignment_id": assignment_id, "client_id": client_id},
-        )
-    ).first()
+    own = (await connection.execute(*_own_query(client_id, assignment_id, for_update))).first()
     return _found(own, assignment_id)
 
 
@@ -266,13 +261,17 @@ async def _own(
     (on PostgreSQL the two go in one round trip: `execute_both`).
     """
     own, progress = await connection.execute_both(
-        (
-            _OWN_LOCKED if for_update else _OWN,
-            {"assignment_id": assignment_id, "client_id": client_id},
-        ),
+        _own_query(client_id, assignment_id, for_update),
         (_PROGRESS, {"assignment_id": assignment_id}),
     )
     return _Own(*_found(own.first(), assignment_id), progress.scalar())
+
+
+def _own_query(
+    client_id: uuid.UUID, assignment_id: uuid.UUID, for_update: bool
+) -> tuple[Scoped, dict[str, Any]]:
+    statement = _OWN_LOCKED if for_update else _OWN
+    return statement, {"assignment_id": assignment_id, "client_id": client_id}
 
 
 def _found(own: Any, assignment_id: uuid.UUID) -> Any:

@@ -63,8 +63,7 @@ def _both_ways(database_url, statement, parameters, read_back=None):
                 expected = _rows(connection.execute(statement, parameters), shown)
                 driver.execute("ROLLBACK TO compare")
                 prepared = Prepared.of(statement, connection.dialect, keys)
-                run = prepared.run_many if many else prepared.run
-                got = _rows(run(driver, parameters), shown)
+                got = _rows(prepared.run(driver, parameters), shown)
                 connection.rollback()
         finally:
             engine.dispose()
@@ -84,8 +83,7 @@ def _both_ways(database_url, statement, parameters, read_back=None):
                 await savepoint.rollback()
                 driver = (await connection.get_raw_connection()).driver_connection
                 prepared = Prepared.of(statement, connection.dialect, keys)
-                run = prepared.run_many_async if many else prepared.run_async
-                got = _rows(await run(driver, parameters), await shown())
+                got = _rows(await prepared.run_async(driver, parameters), await shown())
                 await connection.rollback()
         finally:
             await engine.dispose()
