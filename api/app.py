@@ -91,8 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             export_worker.stop()
         if checkpointer is not None:
             checkpointer.stop()
-        if app.state.connection_binds.group is not None:
-            app.state.connection_binds.group.settle()
+        app.state.connection_binds.close()
         engine.dispose()
         if pools is not None:
             await pools.close()
