@@ -118,13 +118,22 @@ def builtin_instruments() -> tuple[Instrument, ...]:
 
 def load_builtin(reference: str) -> Instrument:
     """A built-in by slug, canonical url, or `url|version`; without a version, the latest."""
-    base, _, version = reference.partition("|")
-    matches = [i for i in builtin_instruments() if base in (i.slug, i.url)]
-    if version:
-        matches = [i for i in matches if i.version == version]
-    if not matches:
+    found = _builtin_references().get(reference)
+    if found is None:
         raise KeyError(f"no built-in instrument '{reference}'")
-    return matches[-1]
+    return found
+
+
+@cache
+def _builtin_references() -> dict[str, Instrument]:
+    """Every reference `load_builtin` answers, made once: every submission and read looks
+    its instrument up here."""
+    references: dict[str, Instrument] = {}
+    for instrument in builtin_instruments():  # oldest version first: the latest stays
+        for base in (instrument.slug, instrument.url):
+            references[base] = instrument
+            references[f"{base}|{instrument.version}"] = instrument
+    return references
 
 
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
 
-from assessments import Instrument, InstrumentError, builtin_instruments, load_builtin
+from assessments import Instrument, InstrumentError, builtin_instruments, catalogue, load_builtin
 
 ORDINAL = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 
@@ -81,6 +82,19 @@ def test_load_by_slug_url_or_canonical(reference):
     assert load_builtin(reference).canonical == (
         "https://tandem.dev/fhir/Questionnaire/balance-assessment|1.0.0"
     )
+
+
+def test_without_a_version_the_latest_is_loaded(monkeypatch):
+    balance = load_builtin("balance-assessment")
+    spec = balance.scoring.instrument.model_copy(update={"version": "1.10.0"})
+    later = replace(balance, scoring=balance.scoring.model_copy(update={"instrument": spec}))
+    # builtin_instruments() orders versions oldest first (1.10.0 after 1.9.0, by version_key)
+    monkeypatch.setattr(catalogue, "builtin_instruments", lambda: (balance, later))
+    references = catalogue._builtin_references.__wrapped__()
+    assert references["balance-assessment"] is later
+    assert references[balance.url] is later
+    assert references[f"{balance.url}|1.0.0"] is balance
+    assert references["balance-assessment|1.10.0"] is later
 
 
 def test_loading_an_unknown_version_fails():
