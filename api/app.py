@@ -84,10 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
-        # Log records without the thread and process names Tandem's log format never shows:
-        # every request logs a line, and finding those names was half of making its record
-        # (the logging HOWTO's "Optimization").
-        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         if export_worker is not None:
             export_worker.start()
         yield

@@ -444,15 +444,17 @@ class SQLiteReads:
     one from SQLAlchemy's pool and giving it back, with the begin and commit
     SQLAlchemy does around it, cost 13% of a read of a response's instructions.
     A request takes one from here and gives it back when done; one its block
-    raised through is closed instead (back to the pool, which resets it), and
-    at most `keep` wait here. They are the event loop's alone: its clinic
+    raised through, or left inside a transaction, is closed instead (back to
+    the pool, which resets it), and at most `keep` wait here (a read runs
+    inline, so few are ever out at once). They are the event loop's alone: its clinic
     connections run inline.
     """
 
-    def __init__(self, engine: Engine, keep: int = POOL["pool_size"]) -> None:
+    def __init__(self, engine: Engine, keep: int = 8) -> None:
         self.engine = engine
         self._idle: list[Connection] = []
         self._keep = keep
+        self._closed = False
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -463,13 +465,21 @@ class SQLiteReads:
         except BaseException:
             connection.close()
             raise
-        if len(idle) < self._keep and not connection.invalidated:
+        if self._reusable(connection) and len(idle) < self._keep:
             idle.append(connection)
         else:
             connection.close()
 
+    def _reusable(self, connection: Connection) -> bool:
+        """Open, and in no transaction SQLite began (none should be: reads never BEGIN)."""
+        if self._closed or connection.invalidated:
+            return False
+        return not connection.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+
     def close(self) -> None:
-        """Give every kept connection back to the pool (before the engine is disposed)."""
+        """Give every kept connection back to the pool (before the engine is disposed); one
+        a request gives back after this is closed, not kept."""
+        self._closed = True
         idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()

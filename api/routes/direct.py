@@ -17,7 +17,12 @@ refuses anything else when the route is declared:
   dependencies before it validates parameters;
 
 and the endpoint must be a coroutine returning a `Response` (no response
-model to serialise). Use it for a hot read, nowhere else.
+model to serialise). Dependencies declared on the route or its routers
+(`dependencies=[...]`) are refused too: when it is declared, or for those
+given to `include_router`, at its first request. While a test overrides one of its
+dependencies (`app.dependency_overrides`), FastAPI's own handler answers.
+FastAPI's telemetry (operation spans) does not see these calls; Tandem
+configures none. Use it for a hot read, nowhere else.
 """
 
 from __future__ import annotations
@@ -30,20 +35,44 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, _effective_route_context_var
 from pydantic import TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 
 class DirectRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        # FastAPI asks for it as the route is made, and again for each router including it.
-        return _DirectCall(self.endpoint, set(self.param_convertors)).__call__
+        # FastAPI asks for it as the route is made, and again for each router including it
+        # (then with that router's dependencies in the context's dependant).
+        context = _effective_route_context_var.get()
+        route = context if context is not None and context.original_route is self else self
+        # The dependencies as FastAPI resolved them: the objects `dependency_overrides` names.
+        resolved = {d.name: d.call for d in route.dependant.dependencies if d.name}
+        call = _DirectCall(self.endpoint, set(self.param_convertors), resolved)
+        if len(route.dependant.dependencies) != len(call.dependencies):
+            raise TypeError(
+                f"DirectRoute {self.endpoint.__name__}: dependencies declared on the route or "
+                "a router are not run by it; use APIRoute"
+            )
+        overrides = getattr(route.dependency_overrides_provider, "dependency_overrides", None)
+        if overrides is None:
+            return call.__call__
+        fastapi_handler = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            if overrides and any(d in overrides for d in call.dependencies.values()):
+                return await fastapi_handler(request)
+            return await call(request)
+
+        return handler
 
 
 class _DirectCall:
     """The endpoint's arguments from the request, then the endpoint."""
 
-    def __init__(self, endpoint: Callable[..., Any], path_names: set[str]) -> None:
+    def __init__(
+        self, endpoint: Callable[..., Any], path_names: set[str], resolved: dict[str, Any]
+    ) -> None:
         where = f"DirectRoute {endpoint.__name__}"
         if not inspect.iscoroutinefunction(endpoint):
             raise TypeError(f"{where}: the endpoint must be a coroutine function")
@@ -54,25 +83,27 @@ class _DirectCall:
         self._endpoint = endpoint
         self._request: str | None = None
         self._path: list[tuple[str, TypeAdapter[Any]]] = []
-        self._dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]] = []
-        for name in inspect.signature(endpoint).parameters:
+        self.dependencies: dict[str, Callable[[Request], Awaitable[Any]]] = {}
+        for name, parameter in inspect.signature(endpoint).parameters.items():
             hint = hints.get(name)
-            dependency = _dependency_of(hint)
-            if hint is Request:
+            dependency = resolved.get(name) if _dependency_of(hint) is not None else None
+            plain = parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            if dependency is not None and plain and _of_the_request_alone(dependency):
+                self.dependencies[name] = dependency
+            elif hint is Request and plain:
                 self._request = name
-            elif name in path_names:
+            elif name in path_names and plain and _plain_type(hint):
                 self._path.append((name, TypeAdapter(hint)))
-            elif dependency is not None and _of_the_request_alone(dependency):
-                self._dependencies.append((name, dependency))
             else:
                 raise TypeError(
                     f"{where}: cannot serve parameter {name!r} as FastAPI would; "
-                    "only the request, path parameters and dependencies on the request alone"
+                    "only the request, annotated path parameters and dependencies on the "
+                    "request alone"
                 )
 
     async def __call__(self, request: Request) -> Response:
         arguments: dict[str, Any] = {}
-        for name, dependency in self._dependencies:
+        for name, dependency in self.dependencies.items():
             arguments[name] = await dependency(request)
         errors: list[Any] = []
         given = request.path_params
@@ -92,20 +123,31 @@ class _DirectCall:
 
 
 def _dependency_of(hint: Any) -> Any:
-    """The callable of `Annotated[..., Depends(callable)]`, else None."""
+    """The callable of `Annotated[..., Depends(callable)]` with no other FastAPI marker,
+    else None."""
     if typing.get_origin(hint) is not typing.Annotated:
         return None
-    found = [m for m in typing.get_args(hint)[1:] if isinstance(m, Depends)]
-    return found[0].dependency if len(found) == 1 else None
+    markers = [m for m in typing.get_args(hint)[1:] if isinstance(m, Depends | FieldInfo)]
+    if len(markers) != 1 or not isinstance(markers[0], Depends):
+        return None
+    return markers[0].dependency
+
+
+def _plain_type(hint: Any) -> bool:
+    """A path parameter's annotation FastAPI reads as pydantic does: present, and without
+    markers of its own (`Annotated[..., Path(...)]`)."""
+    return hint is not None and typing.get_origin(hint) is not typing.Annotated
 
 
 def _of_the_request_alone(dependency: Any) -> bool:
-    """Whether `dependency` is a coroutine of one parameter, the request."""
+    """Whether `dependency` is a coroutine of one positional parameter, the request."""
+    if dependency is None:
+        return False
     call = dependency if inspect.isfunction(dependency) else type(dependency).__call__
     if not inspect.iscoroutinefunction(call):
         return False
     parameters = list(inspect.signature(dependency).parameters.values())
-    if len(parameters) != 1:
+    if len(parameters) != 1 or parameters[0].kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
         return False
     hints = typing.get_type_hints(call)
     return hints.get(parameters[0].name) is Request

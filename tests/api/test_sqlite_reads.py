@@ -7,14 +7,17 @@ import asyncio
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import bindparam, select
 
+from api.app import create_app
 from api.persistence import make_engine
 from api.persistence.connection import SQLiteReads, clinic_connection
 from api.persistence.engine import READ_ONLY
 from api.persistence.tenancy import CLINIC_PARAMETER, scoped
 from schemas import Client
 from tests.api.factories import make_client
+from tests.api.http import access_token
 
 _CLIENTS = scoped(
     select(Client.__table__.c.id).where(Client.clinic_id == bindparam(CLINIC_PARAMETER))
@@ -72,8 +75,33 @@ def test_at_most_keep_connections_wait_and_closing_gives_them_all_back(reads):
     with reads.connection() as a, reads.connection() as b, reads.connection() as c:
         assert len({id(a), id(b), id(c)}) == 3
         assert pool.checkedout() == 3
-    assert pool.checkedout() == 2  # two kept (keep=2), the third given back
+    assert pool.checkedout() == 2  # two kept (keep=2); the last given back, `a`, closed
+    assert (a.closed, b.closed, c.closed) == (True, False, False)
     with reads.connection() as again:
-        assert again in (a, b)
+        assert again is b  # the last kept, first out
     reads.close()
     assert pool.checkedout() == 0
+    with reads.connection() as late:  # a request that ends after the app closed them
+        pass
+    assert late.closed and pool.checkedout() == 0
+
+
+def test_a_connection_left_inside_a_transaction_is_not_kept(reads):
+    with reads.connection() as connection:
+        connection.connection.driver_connection.execute("BEGIN")
+    assert connection.closed  # given back to the pool, which rolls it back
+    with reads.connection() as fresh:
+        assert fresh is not connection
+        assert not fresh.connection.driver_connection.in_transaction
+
+
+def test_the_app_gives_its_kept_connections_back_when_it_stops(settings, credentials):
+    if not settings.is_sqlite:
+        pytest.skip("PostgreSQL reads come from psycopg's pool")
+    app = create_app(settings)
+    with TestClient(app) as http:
+        token = access_token(http, credentials)
+        listed = http.get("/v1/assignments", headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200
+        assert len(app.state.connection_binds.read._idle) == 1  # kept for the next read
+    assert app.state.engine.pool.checkedout() == 0
