@@ -40,17 +40,21 @@ class _AccessToken(HTTPBearer):
     instructions (README, performance).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, permission: str = "") -> None:
         super().__init__(
             auto_error=False,
             scheme_name="HTTPBearer",
             description="OAuth2 access token from POST /oauth/token",
         )
+        self.permission = permission  # `Resource.letter`, e.g. `Patient.c`; "" for none
 
-    async def _allowed(self, request: Request, permission: str) -> tokens.Principal:
-        """The principal of a valid token that grants `permission`, or 401/403."""
-        principal = _verified(request, await HTTPBearer.__call__(self, request))
-        demand(principal, permission)
+    async def _allowed(self, request: Request, permission: str | None = None) -> tokens.Principal:
+        """The principal of a valid token that grants `permission` (this dependency's own
+        unless given; none if empty), or 401/403."""
+        principal = _verified(request, await super().__call__(request))
+        needed = self.permission if permission is None else permission
+        if needed:
+            demand(principal, needed)
         return principal
 
 
@@ -61,12 +65,8 @@ class require(_AccessToken):
     and scopes the request's session to the token's clinic.
     """
 
-    def __init__(self, permission: str) -> None:
-        super().__init__()
-        self.permission = permission
-
     async def __call__(self, request: Request, session: DbSession) -> tokens.Principal:  # type: ignore[override]
-        principal = await self._allowed(request, self.permission)
+        principal = await self._allowed(request)
         scope_to_clinic(session, principal.clinic_id)
         return principal
 
@@ -94,12 +94,8 @@ class caller_for(_AccessToken):
     that opens its own connection (`reading_connection`) in the route. A dependency
     that yields costs FastAPI an exit stack on every request; this one returns."""
 
-    def __init__(self, permission: str) -> None:
-        super().__init__()
-        self.permission = permission
-
     async def __call__(self, request: Request) -> tokens.Principal:  # type: ignore[override]
-        return await self._allowed(request, self.permission)
+        return await self._allowed(request)
 
 
 class connection_for(_AccessToken):
@@ -107,12 +103,8 @@ class connection_for(_AccessToken):
     the request's connection, scoped to the caller's clinic, or 401/403. One
     dependency does both: the token is checked before the connection opens."""
 
-    def __init__(self, permission: str) -> None:
-        super().__init__()
-        self.permission = permission
-
     async def __call__(self, request: Request) -> AsyncIterator[ClinicConnection]:  # type: ignore[override]
-        principal = await self._allowed(request, self.permission)
+        principal = await self._allowed(request)
         async with request_connection(request) as connection:
             connection.scope_to(principal.clinic_id)
             yield connection
@@ -124,7 +116,7 @@ class _Authenticated(_AccessToken):
     checks those with `demand`."""
 
     async def __call__(self, request: Request, session: DbSession) -> tokens.Principal:  # type: ignore[override]
-        principal = _verified(request, await HTTPBearer.__call__(self, request))
+        principal = await self._allowed(request)  # no permission: the service demands them
         scope_to_clinic(session, principal.clinic_id)
         return principal
 

@@ -445,9 +445,9 @@ class SQLiteReads:
     SQLAlchemy does around it, cost 13% of a read of a response's instructions.
     A request takes one from here and gives it back when done; one its block
     raised through, or left inside a transaction, is closed instead (back to
-    the pool, which resets it), and at most `keep` wait here (a read runs
-    inline, so few are ever out at once). They are the event loop's alone: its clinic
-    connections run inline.
+    the pool, which resets it), and at most `keep` wait here. They are the
+    event loop's alone, and its clinic connections run inline, so few are
+    ever out at once.
     """
 
     def __init__(self, engine: Engine, keep: int = 8) -> None:

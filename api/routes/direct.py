@@ -19,8 +19,9 @@ refuses anything else when the route is declared:
 and the endpoint must be a coroutine returning a `Response` (no response
 model to serialise). Dependencies declared on the route or its routers
 (`dependencies=[...]`) are refused too: when it is declared, or for those
-given to `include_router`, at its first request. While a test overrides one of its
-dependencies (`app.dependency_overrides`), FastAPI's own handler answers.
+given to `include_router`, at its first request. While a test overrides one
+of its dependencies (`app.dependency_overrides`), FastAPI's own handler
+answers.
 FastAPI's telemetry (operation spans) does not see these calls; Tandem
 configures none. Use it for a hot read, nowhere else.
 """
@@ -55,16 +56,9 @@ class DirectRoute(APIRoute):
                 "a router are not run by it; use APIRoute"
             )
         overrides = getattr(route.dependency_overrides_provider, "dependency_overrides", None)
-        if overrides is None:
-            return call.__call__
-        fastapi_handler = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            if overrides and any(d in overrides for d in call.dependencies.values()):
-                return await fastapi_handler(request)
-            return await call(request)
-
-        return handler
+        if overrides is not None:
+            call.defer_to(overrides, super().get_route_handler())
+        return call.__call__
 
 
 class _DirectCall:
@@ -81,12 +75,14 @@ class _DirectCall:
         if not (inspect.isclass(returned) and issubclass(returned, Response)):
             raise TypeError(f"{where}: the endpoint must return a Response")
         self._endpoint = endpoint
+        self._overrides: dict[Any, Any] = {}
+        self._fastapi: Callable[[Request], Awaitable[Response]] | None = None
         self._request: str | None = None
         self._path: list[tuple[str, TypeAdapter[Any]]] = []
         self.dependencies: dict[str, Callable[[Request], Awaitable[Any]]] = {}
         for name, parameter in inspect.signature(endpoint).parameters.items():
             hint = hints.get(name)
-            dependency = resolved.get(name) if _dependency_of(hint) is not None else None
+            dependency = resolved.get(name) if _depends_alone(hint) else None
             plain = parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
             if dependency is not None and plain and _of_the_request_alone(dependency):
                 self.dependencies[name] = dependency
@@ -101,7 +97,17 @@ class _DirectCall:
                     "request alone"
                 )
 
+    def defer_to(
+        self, overrides: dict[Any, Any], fastapi: Callable[[Request], Awaitable[Response]]
+    ) -> None:
+        """While `overrides` (the app's `dependency_overrides`) name one of the dependencies,
+        `fastapi` (FastAPI's own handler for the route) answers instead."""
+        self._overrides, self._fastapi = overrides, fastapi
+
     async def __call__(self, request: Request) -> Response:
+        if self._overrides and any(d in self._overrides for d in self.dependencies.values()):
+            assert self._fastapi is not None
+            return await self._fastapi(request)
         arguments: dict[str, Any] = {}
         for name, dependency in self.dependencies.items():
             arguments[name] = await dependency(request)
@@ -122,15 +128,12 @@ class _DirectCall:
         return await self._endpoint(**arguments)
 
 
-def _dependency_of(hint: Any) -> Any:
-    """The callable of `Annotated[..., Depends(callable)]` with no other FastAPI marker,
-    else None."""
+def _depends_alone(hint: Any) -> bool:
+    """Whether `hint` is `Annotated[..., Depends(...)]` with no other FastAPI marker."""
     if typing.get_origin(hint) is not typing.Annotated:
-        return None
+        return False
     markers = [m for m in typing.get_args(hint)[1:] if isinstance(m, Depends | FieldInfo)]
-    if len(markers) != 1 or not isinstance(markers[0], Depends):
-        return None
-    return markers[0].dependency
+    return len(markers) == 1 and isinstance(markers[0], Depends)
 
 
 def _plain_type(hint: Any) -> bool:
