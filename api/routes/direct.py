@@ -3,42 +3,58 @@ dependency solving.
 
 FastAPI's request handler (solving the dependency tree, its exit stacks and
 cache keys, validating each parameter through its model fields) cost reading
-a response 18% of its instructions (README, performance). A route declared
-with `route_class=DirectRoute` is matched, documented and given its error
-handlers by FastAPI as any other, from the same signature; only the call is
-made here. It takes only what it can serve exactly as FastAPI would, and
-refuses anything else when the route is declared:
+a response 18% of its instructions, and a portal submission about a tenth
+(README, performance). A route declared with `route_class=DirectRoute` is
+matched, documented and given its error handlers by FastAPI as any other,
+from the same signature; only the call is made here. It takes only what it
+can serve exactly as FastAPI would, and refuses anything else when the route
+is declared:
 
 - `request: Request`;
 - path parameters, validated by pydantic against their annotation, each
   error reported as FastAPI reports it (`loc` ("path", name), a 422);
-- dependencies that are callables of the request alone, returning a value
-  (`api.auth.dependencies.caller_for`), solved first, as FastAPI solves
-  dependencies before it validates parameters;
+- one JSON body parameter (`= Body(...)`, not embedded), read as FastAPI
+  reads it (parsed only when the content type is JSON; a body that does not
+  parse is a 422 at ("body", position) before any dependency runs), then
+  validated against its annotation after the path parameters, its errors
+  at ("body", ...);
+- dependencies that are callables of the request alone, in their order:
+  coroutines returning a value (`api.auth.dependencies.caller_for`), or
+  async generators with `scope="function"` (`portal_call`), entered before
+  the parameters are validated and left, with any error raised inside,
+  before the response is sent;
 
 and the endpoint must be a coroutine returning a `Response` (no response
 model to serialise). Dependencies declared on the route or its routers
 (`dependencies=[...]`) are refused too: when it is declared, or for those
 given to `include_router`, at its first request. While a test overrides one
-of its dependencies (`app.dependency_overrides`), FastAPI's own handler
-answers.
+of its dependencies (`app.dependency_overrides`), or the app limits bodies
+with FastAPI's own `max_body_size`, FastAPI's own handler answers.
 FastAPI's telemetry (operation spans) does not see these calls; Tandem
-configures none. Use it for a hot read, nowhere else.
+configures none. Use it for the hot paths, nowhere else.
 """
 
 from __future__ import annotations
 
+import email.message
 import inspect
+import json
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response, params
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import RequestValidationError
-from fastapi.params import Depends
 from fastapi.routing import APIRoute, _effective_route_context_var
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+
+# A dependency: its parameter's name, the callable FastAPI resolved, and for one that
+# yields, that callable as a context manager.
+Dependency = tuple[str, Callable[[Request], Any], Callable[[Request], Any] | None]
 
 
 class DirectRoute(APIRoute):
@@ -49,15 +65,22 @@ class DirectRoute(APIRoute):
         route = context if context is not None and context.original_route is self else self
         # The dependencies as FastAPI resolved them: the objects `dependency_overrides` names.
         resolved = {d.name: d.call for d in route.dependant.dependencies if d.name}
-        call = _DirectCall(self.endpoint, set(self.param_convertors), resolved)
+        body = self.body_field.name if self.body_field is not None else None
+        strict = getattr(route, "strict_content_type", True)
+        call = _DirectCall(
+            self.endpoint,
+            set(self.param_convertors),
+            resolved,
+            body,
+            strict.value if isinstance(strict, DefaultPlaceholder) else strict,
+        )
         if len(route.dependant.dependencies) != len(call.dependencies):
             raise TypeError(
                 f"DirectRoute {self.endpoint.__name__}: dependencies declared on the route or "
                 "a router are not run by it; use APIRoute"
             )
         overrides = getattr(route.dependency_overrides_provider, "dependency_overrides", None)
-        if overrides is not None:
-            call.defer_to(overrides, super().get_route_handler())
+        call.defer_to({} if overrides is None else overrides, super().get_route_handler())
         return call.__call__
 
 
@@ -65,7 +88,12 @@ class _DirectCall:
     """The endpoint's arguments from the request, then the endpoint."""
 
     def __init__(
-        self, endpoint: Callable[..., Any], path_names: set[str], resolved: dict[str, Any]
+        self,
+        endpoint: Callable[..., Any],
+        path_names: set[str],
+        resolved: dict[str, Any],
+        body_name: str | None,
+        strict_content_type: bool,
     ) -> None:
         where = f"DirectRoute {endpoint.__name__}"
         if not inspect.iscoroutinefunction(endpoint):
@@ -75,65 +103,161 @@ class _DirectCall:
         if not (inspect.isclass(returned) and issubclass(returned, Response)):
             raise TypeError(f"{where}: the endpoint must return a Response")
         self._endpoint = endpoint
+        self._strict = strict_content_type
         self._overrides: dict[Any, Any] = {}
         self._fastapi: Callable[[Request], Awaitable[Response]] | None = None
         self._request: str | None = None
         self._path: list[tuple[str, TypeAdapter[Any]]] = []
-        self.dependencies: dict[str, Callable[[Request], Awaitable[Any]]] = {}
+        self._body: tuple[str, TypeAdapter[Any]] | None = None
+        self.dependencies: list[Dependency] = []
         for name, parameter in inspect.signature(endpoint).parameters.items():
             hint = hints.get(name)
-            dependency = resolved.get(name) if _depends_alone(hint) else None
+            marker = _depends_alone(hint)
+            dependency = resolved.get(name) if marker is not None else None
             plain = parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-            if dependency is not None and plain and _of_the_request_alone(dependency):
-                self.dependencies[name] = dependency
+            yields = _yields(dependency)
+            if (
+                dependency is not None
+                and plain
+                and _of_the_request_alone(dependency)
+                and (not yields or _left_before_the_response(marker))
+            ):
+                entered = asynccontextmanager(dependency) if yields else None
+                self.dependencies.append((name, dependency, entered))
             elif hint is Request and plain:
                 self._request = name
             elif name in path_names and plain and _plain_type(hint):
                 self._path.append((name, TypeAdapter(hint)))
+            elif name == body_name and plain and _json_body(parameter.default, hint):
+                self._body = (name, TypeAdapter(hint))
             else:
                 raise TypeError(
                     f"{where}: cannot serve parameter {name!r} as FastAPI would; "
-                    "only the request, annotated path parameters and dependencies on the "
-                    "request alone"
+                    "only the request, annotated path parameters, a JSON body and "
+                    "dependencies on the request alone"
                 )
+        self._yielding = any(entered is not None for _, _, entered in self.dependencies)
 
     def defer_to(
         self, overrides: dict[Any, Any], fastapi: Callable[[Request], Awaitable[Response]]
     ) -> None:
-        """While `overrides` (the app's `dependency_overrides`) name one of the dependencies,
-        `fastapi` (FastAPI's own handler for the route) answers instead."""
+        """`fastapi` (FastAPI's own handler for the route) answers instead while `overrides`
+        (the app's `dependency_overrides`) name one of the dependencies, or while the app
+        limits bodies itself (its errors are FastAPI's to make)."""
         self._overrides, self._fastapi = overrides, fastapi
 
     async def __call__(self, request: Request) -> Response:
-        if self._overrides and any(d in self._overrides for d in self.dependencies.values()):
+        if (self._overrides and any(d in self._overrides for _, d, _ in self.dependencies)) or (
+            self._body is not None and MAX_BODY_SIZE_SCOPE_KEY in request.scope
+        ):
             assert self._fastapi is not None
             return await self._fastapi(request)
+        body = await self._read_body(request) if self._body is not None else _MISSING
+        if not self._yielding:
+            return await self._call(request, body, None)
+        async with AsyncExitStack() as left:
+            return await self._call(request, body, left)
+        raise AssertionError("unreachable: the exit stack re-raises")  # pragma: no cover
+
+    async def _call(self, request: Request, body: Any, left: AsyncExitStack | None) -> Response:
+        """Solve the dependencies (entering those that yield on `left`), check the
+        parameters, call the endpoint."""
         arguments: dict[str, Any] = {}
-        for name, dependency in self.dependencies.items():
-            arguments[name] = await dependency(request)
+        for name, dependency, entered in self.dependencies:
+            if entered is None:
+                arguments[name] = await dependency(request)
+            else:
+                assert left is not None
+                arguments[name] = await left.enter_async_context(entered(request))
+        self._validate(request, body, arguments)
+        return await self._endpoint(**arguments)
+
+    def _validate(self, request: Request, body: Any, arguments: dict[str, Any]) -> None:
+        """The path parameters, then the body, into `arguments`; every problem, as FastAPI
+        lists them, in one `RequestValidationError`."""
         errors: list[Any] = []
         given = request.path_params
         for name, adapter in self._path:
             try:
                 arguments[name] = adapter.validate_python(given[name])
             except ValidationError as invalid:
-                errors.extend(
-                    {**error, "loc": ("path", name, *error["loc"])}
-                    for error in invalid.errors(include_url=False)
+                errors.extend(_located(invalid, "path", name))
+        if self._body is not None:
+            name, adapter = self._body
+            if body is _MISSING:
+                errors.append(
+                    {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
                 )
+            else:
+                try:
+                    arguments[name] = adapter.validate_python(body)
+                except ValidationError as invalid:
+                    errors.extend(_located(invalid, "body"))
         if errors:
-            raise RequestValidationError(errors)
+            raise RequestValidationError(errors, body=None if body is _MISSING else body)
         if self._request is not None:
             arguments[self._request] = request
-        return await self._endpoint(**arguments)
+
+    async def _read_body(self, request: Request) -> Any:
+        """The body as FastAPI reads it for a JSON parameter: parsed when its content type
+        is JSON (or absent, when the route is not strict), else its bytes; none, if empty."""
+        try:
+            raw = await request.body()
+            if not raw:
+                return _MISSING
+            kind = request.headers.get("content-type")
+            if not kind:
+                return raw if self._strict else json.loads(raw)
+            message = email.message.Message()
+            message["content-type"] = kind
+            subtype = message.get_content_subtype()
+            if message.get_content_maintype() == "application" and (
+                subtype == "json" or subtype.endswith("+json")
+            ):
+                return json.loads(raw)
+            return raw
+        except json.JSONDecodeError as error:
+            invalid = {
+                "type": "json_invalid",
+                "loc": ("body", error.pos),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": error.msg},
+            }
+            raise RequestValidationError([invalid], body=error.doc) from error
+        except HTTPException:
+            raise
+        except Exception as error:
+            raise HTTPException(400, "There was an error parsing the body") from error
 
 
-def _depends_alone(hint: Any) -> bool:
-    """Whether `hint` is `Annotated[..., Depends(...)]` with no other FastAPI marker."""
+_MISSING: Any = object()  # no body was sent
+
+
+def _located(invalid: ValidationError, *where: str) -> list[dict[str, Any]]:
+    return [
+        {**error, "loc": (*where, *error["loc"])} for error in invalid.errors(include_url=False)
+    ]
+
+
+def _depends_alone(hint: Any) -> params.Depends | None:
+    """The `Depends` of `Annotated[..., Depends(...)]` with no other FastAPI marker."""
     if typing.get_origin(hint) is not typing.Annotated:
-        return False
-    markers = [m for m in typing.get_args(hint)[1:] if isinstance(m, Depends | FieldInfo)]
-    return len(markers) == 1 and isinstance(markers[0], Depends)
+        return None
+    markers = [m for m in typing.get_args(hint)[1:] if isinstance(m, params.Depends | FieldInfo)]
+    if len(markers) == 1 and isinstance(markers[0], params.Depends):
+        return markers[0]
+    return None
+
+
+def _left_before_the_response(marker: params.Depends | None) -> bool:
+    """Whether FastAPI leaves this yielding dependency before it sends the response, as
+    here, and runs it with no limit of its own."""
+    return (
+        marker is not None
+        and marker.scope == "function"
+        and getattr(marker, "max_concurrency", None) is None
+    )
 
 
 def _plain_type(hint: Any) -> bool:
@@ -142,12 +266,32 @@ def _plain_type(hint: Any) -> bool:
     return hint is not None and typing.get_origin(hint) is not typing.Annotated
 
 
-def _of_the_request_alone(dependency: Any) -> bool:
-    """Whether `dependency` is a coroutine of one positional parameter, the request."""
+def _json_body(default: Any, hint: Any) -> bool:
+    """A body parameter FastAPI reads as the whole JSON body: `= Body(...)`, required, not
+    embedded, without constraints of its own, with a plain annotation."""
+    return (
+        type(default) is params.Body
+        and default.is_required()
+        and not default.embed
+        and not default.metadata
+        and _plain_type(hint)
+    )
+
+
+def _yields(dependency: Any) -> bool:
     if dependency is None:
         return False
     call = dependency if inspect.isfunction(dependency) else type(dependency).__call__
-    if not inspect.iscoroutinefunction(call):
+    return inspect.isasyncgenfunction(call)
+
+
+def _of_the_request_alone(dependency: Any) -> bool:
+    """Whether `dependency` is a coroutine, or an async generator, of one positional
+    parameter, the request."""
+    if dependency is None:
+        return False
+    call = dependency if inspect.isfunction(dependency) else type(dependency).__call__
+    if not (inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)):
         return False
     parameters = list(inspect.signature(dependency).parameters.values())
     if len(parameters) != 1 or parameters[0].kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:

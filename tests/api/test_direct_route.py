@@ -1,26 +1,30 @@
 """`DirectRoute` answers exactly as FastAPI's own handler would (`api.routes.direct`).
 
-The read of a response is served as a DirectRoute; here the same endpoint is also
-declared as a plain APIRoute beside it, in the same app, and every kind of request
-is sent to both: the same status, headers and body, but for the request id and the
-path each problem names as its instance."""
+The read of a response and the portal's submission are served as DirectRoutes; here
+each endpoint is also declared as a plain APIRoute beside it, in the same app, and
+every kind of request is sent to both: the same status, headers and body, but for the
+request id and the path each problem names as its instance (and the id of a new
+response)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Form, Path, Query, Request, Response
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth.dependencies import caller_for, connection_for
+from api.auth.dependencies import caller_for, connection_for, portal_call
 from api.errors import NotFound
 from api.routes.direct import DirectRoute
+from api.routes.portal_api import router as portal_router
+from api.routes.portal_api import submit_my_response
 from api.routes.responses import read_response
 from api.routes.responses import router as responses_router
-from tests.api.http import PortalClient, access_token
+from tests.api.http import Integrator, PortalClient, access_token
 from tests.assessments.builders import STATEMENTS, balance_response
 
 TWIN = "/twin/responses"
@@ -145,9 +149,38 @@ async def _a_model(request: Request) -> dict:
     return {}
 
 
+async def _yields_after_the_response(
+    connection: Annotated[object, Depends(connection_for("Task.r"))],
+) -> Response:
+    return Response()
+
+
 async def _yields(
     connection: Annotated[object, Depends(connection_for("Task.r"), scope="function")],
 ) -> Response:
+    return Response()
+
+
+_EMBEDDED, _BODY, _OPTIONAL, _SHORT = Body(embed=True), Body(), Body(None), Body(max_length=3)
+
+
+async def _embedded(request: Request, document: dict = _EMBEDDED) -> Response:
+    return Response()
+
+
+async def _optional_body(document: dict | None = _OPTIONAL) -> Response:
+    return Response()
+
+
+async def _constrained_body(document: dict = _SHORT) -> Response:
+    return Response()
+
+
+async def _two_bodies(first: dict = _BODY, second: dict = _BODY) -> Response:
+    return Response()
+
+
+async def _a_form(request: Request, name: str = Form()) -> Response:
     return Response()
 
 
@@ -189,7 +222,13 @@ async def _no_callable(caller: Annotated[object, Depends()]) -> Response:
         ("/x", _with_query, "cannot serve parameter 'limit'"),
         ("/x", _sync, "must be a coroutine function"),
         ("/x", _a_model, "must return a Response"),
-        ("/x", _yields, "cannot serve parameter 'connection'"),  # a dependency that yields
+        # a dependency that yields, left by FastAPI after the response is sent
+        ("/x", _yields_after_the_response, "cannot serve parameter 'connection'"),
+        ("/x", _embedded, "cannot serve parameter 'document'"),
+        ("/x", _two_bodies, "cannot serve parameter 'first'"),  # FastAPI embeds both
+        ("/x", _optional_body, "cannot serve parameter 'document'"),
+        ("/x", _constrained_body, "cannot serve parameter 'document'"),
+        ("/x", _a_form, "cannot serve parameter 'name'"),
         ("/x", _by_keyword, "cannot serve parameter 'caller'"),  # its request keyword-only
         ("/{thing}", _untyped, "cannot serve parameter 'thing'"),  # FastAPI reads str
         ("/{thing}", _marked, "cannot serve parameter 'thing'"),
@@ -201,6 +240,7 @@ def test_what_it_cannot_serve_as_fastapi_would_is_refused_when_declared(path, en
     with pytest.raises(TypeError, match=refusal):
         FastAPI().router.add_api_route(path, endpoint, route_class_override=DirectRoute)
     FastAPI().router.add_api_route("/x", _fine, route_class_override=DirectRoute)
+    FastAPI().router.add_api_route("/x", _yields, route_class_override=DirectRoute)
 
 
 async def _deny(request: Request) -> None:
@@ -223,3 +263,150 @@ def test_dependencies_of_the_route_or_a_router_are_refused_not_skipped():
     app.include_router(router, dependencies=[Depends(_deny)])
     with pytest.raises(TypeError, match=declared):  # known at its first request
         TestClient(app).get("/x")
+
+
+# The portal's submission: a JSON body, and a dependency that yields the connection.
+
+SUBMIT_TWIN = "/twin/assignments"
+
+
+@pytest.fixture
+def submissions(settings, credentials):
+    """The app with a plain twin of the submission, and a client with open assignments."""
+    app = create_app(settings)
+    app.router.add_api_route(
+        SUBMIT_TWIN + "/{assignment_id}/submit", submit_my_response, methods=["POST"]
+    )
+    with TestClient(app) as http:
+        integrator = Integrator(http, access_token(http, credentials))
+        client = integrator.client("S-1")
+        assigned = [integrator.assign("balance-assessment", client_id=client["id"])[0]
+                    for _ in range(3)]  # fmt: skip
+        other = integrator.assign("balance-assessment", client_id=integrator.client("S-2")["id"])
+        yield http, assigned, other[0]
+
+
+def _token(assignment: dict) -> str:
+    return assignment["portal_url"].rsplit("/", 1)[1]
+
+
+def _complete() -> dict:
+    return balance_response({lid: 1 + n % 5 for n, lid in enumerate(STATEMENTS)}, 3, 6)
+
+
+def _submit_both(http, assignment_id: str, content: bytes | None, headers: dict) -> tuple:
+    """(direct, plain): the same request to both routes, as `_both` sees answers."""
+    seen = []
+    for base in ("/portal/api/assignments", SUBMIT_TWIN):
+        answer = http.post(f"{base}/{assignment_id}/submit", content=content, headers=headers)
+        body = answer.json()
+        for varies in ("instance", "request_id", "response_id"):
+            body.pop(varies, None)
+        kept = {k: answer.headers.get(k) for k in ("content-type", "www-authenticate")}
+        seen.append((answer.status_code, kept, body))
+    return seen[0], seen[1]
+
+
+def test_the_submission_is_served_by_a_direct_route():
+    (route,) = [r for r in portal_router.routes if r.path.endswith("/submit")]
+    assert isinstance(route, DirectRoute)
+
+
+def test_a_submission_is_the_same_both_ways(submissions):
+    http, (first, second, third), _ = submissions
+    seen = []
+    for base, assignment in (("/portal/api/assignments", first), (SUBMIT_TWIN, second)):
+        answer = http.post(f"{base}/{assignment['id']}/submit", json=_complete(),
+                           headers={"Authorization": f"Bearer {_token(assignment)}"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        seen.append((answer.headers["content-type"], answer.json()["status"]))
+    assert seen[0] == seen[1] == ("application/json", "completed")
+    still_open = http.get("/portal/api/assignments",
+                          headers={"Authorization": f"Bearer {_token(first)}"}).json()  # fmt: skip
+    assert [a["id"] for a in still_open] == [third["id"]]
+
+
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("case", "assignment", "content", "headers", "token", "status"),
+    [
+        ("no token", "mine", "complete", JSON_TYPE, None, 401),
+        ("a wrong token", "mine", "complete", JSON_TYPE, "not-a-link", 401),
+        ("a path that is not a uuid", "not-a-uuid", "complete", JSON_TYPE, "mine", 422),
+        ("body that does not parse", "mine", b'{"status": ', JSON_TYPE, "mine", 422),
+        ("body that does not parse, no token", "mine", b"{", JSON_TYPE, None, 422),
+        ("an empty body", "mine", b"", JSON_TYPE, "mine", 422),
+        ("a JSON list", "mine", b"[]", JSON_TYPE, "mine", 422),
+        ("JSON null", "mine", b"null", JSON_TYPE, "mine", 422),
+        ("text, not JSON", "mine", "complete", {"Content-Type": "text/plain"}, "mine", 422),
+        ("no content type", "mine", "complete", {}, "mine", 422),
+        ("FHIR's JSON type", "someone else's", "complete",
+         {"Content-Type": "application/fhir+json"}, "mine", 404),
+        ("bad path and body", "nope", b"[]", JSON_TYPE, "mine", 422),
+        ("bad body, wrong token", "mine", b"[]", JSON_TYPE, "not-a-link", 401),
+        ("another client's assignment", "someone else's", "complete", JSON_TYPE, "mine", 404),
+        ("answers in progress", "mine", "in progress", JSON_TYPE, "mine", 422),
+        ("answers with problems", "mine", "with problems", JSON_TYPE, "mine", 422),
+        ("an unknown assignment", "unknown", "complete", JSON_TYPE, "mine", 404),
+    ],
+)  # fmt: skip
+def test_refused_submissions_are_the_same_both_ways(
+    submissions, case, assignment, content, headers, token, status
+):
+    http, (mine, *_), someone_elses = submissions
+    assignment_id = {"mine": mine["id"], "someone else's": someone_elses["id"],
+                     "unknown": str(uuid.uuid4())}.get(assignment, assignment)  # fmt: skip
+    document = _complete()
+    if content == "in progress":
+        document["status"] = "in-progress"
+    elif content == "with problems":
+        document["item"][0]["answer"] = [{"valueString": "not an option"}]
+    body = json.dumps(document).encode() if isinstance(content, str) else content
+    if token is not None:
+        headers = headers | {
+            "Authorization": f"Bearer {_token(mine) if token == 'mine' else token}"
+        }
+    direct, plain = _submit_both(http, assignment_id, body, headers)
+    assert direct == plain, case
+    assert direct[0] == status, (case, direct)
+    # Refused, nothing written: the assignment is still open to submit.
+    answer = http.post(f"/portal/api/assignments/{mine['id']}/submit", json=_complete(),
+                       headers={"Authorization": f"Bearer {_token(mine)}"})  # fmt: skip
+    assert answer.status_code == 200, (case, answer.text)
+
+
+def test_the_problems_of_a_submission_name_path_then_body(submissions):
+    http, (mine, *_), _ = submissions
+    answer = http.post("/portal/api/assignments/nope/submit", content=b"[]",
+                       headers=JSON_TYPE | {"Authorization": f"Bearer {_token(mine)}"})  # fmt: skip
+    assert answer.status_code == 422
+    problems = answer.json()["errors"]
+    assert [p.get("parameter") for p in problems] == ["assignment_id", None]
+    assert len(problems) == 2
+
+
+def test_a_completed_assignment_is_a_conflict_both_ways(submissions):
+    http, (mine, *_), _ = submissions
+    headers = JSON_TYPE | {"Authorization": f"Bearer {_token(mine)}"}
+    first = http.post(f"/portal/api/assignments/{mine['id']}/submit",
+                      content=json.dumps(_complete()).encode(), headers=headers)  # fmt: skip
+    assert first.status_code == 200
+    direct, plain = _submit_both(http, mine["id"], json.dumps(_complete()).encode(), headers)
+    assert direct == plain and direct[0] == 409
+
+
+def test_an_overridden_portal_dependency_is_run_as_fastapi_runs_it(submissions):
+    http, (mine, *_), _ = submissions
+
+    async def closed(request: Request):
+        raise NotFound("overridden")
+        yield  # pragma: no cover
+
+    http.app.dependency_overrides[portal_call] = closed
+    direct, plain = _submit_both(http, mine["id"], b"{}", JSON_TYPE)
+    assert direct == plain and (direct[0], direct[2]["detail"]) == (404, "overridden")
+    http.app.dependency_overrides.clear()
+    direct, plain = _submit_both(http, mine["id"], b"{}", JSON_TYPE)
+    assert direct == plain and direct[0] == 401
