@@ -29,14 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any
 
 import psycopg
 from anyio import CancelScope
 from fastapi import Request
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, CursorResult, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -149,7 +152,8 @@ class ClinicConnection:
         driver = self._connection
         assert isinstance(driver, psycopg.AsyncConnection)
         if not self._later:
-            await driver.commit()
+            if not driver.autocommit:  # each statement of a read committed as it ran
+                await driver.commit()
             return
         await self._run_later(driver.commit)
 
@@ -297,6 +301,7 @@ class PostgresPools:
         reading = max(most - writing, 10)
         self.read = DriverBind(pool("read", reading, autocommit=True), self.engine.dialect)
         self.write = DriverBind(pool("write", writing), self.engine.dialect)
+        self.reads = PostgresReads(self.read)
 
     async def open(self) -> None:
         async with self.engine.connect():  # the dialect learns the server's version
@@ -306,9 +311,67 @@ class PostgresPools:
         await self.write.pool.open()
 
     async def close(self) -> None:
+        await self.reads.close()
         await self.read.pool.close()
         await self.write.pool.close()
         await self.engine.dispose()
+
+
+_IDLE = TransactionStatus.IDLE
+
+
+class PostgresReads:
+    """PostgreSQL: the read pool's connections, kept out of it between requests.
+
+    Reads run in autocommit (each statement a transaction of its own), so a
+    connection carries nothing from one request to the next. Taking one from
+    psycopg's pool and giving it back (its asyncio lock twice, and its
+    bookkeeping) cost reading a response about 15% of its time in-process
+    (README, performance). A request takes the connection given back last;
+    one its block raised through, or not idle when given back (closed, or in
+    a transaction), goes back to the pool, which resets or replaces it. No
+    more can wait here than the pool lends, and the one given back longest
+    ago goes back to the pool once unused for the pool's `max_idle` (the pool
+    then closes idle connections beyond its minimum), checked as one is taken.
+    """
+
+    def __init__(self, bind: DriverBind) -> None:
+        self.bind = bind
+        self._idle: deque[tuple[float, psycopg.AsyncConnection]] = deque()  # (given back at, _)
+        self._closed = False
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.bind.dialect
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        idle = self._idle
+        if idle and idle[0][0] < monotonic() - self.bind.pool.max_idle:
+            await self._give_back(idle.popleft()[1])
+        driver = idle.pop()[1] if idle else await self.bind.pool.getconn()
+        try:
+            yield driver
+        except BaseException:
+            await self._give_back(driver)
+            raise
+        if self._closed or driver.closed or driver.info.transaction_status != _IDLE:
+            await self._give_back(driver)
+        else:
+            idle.append((monotonic(), driver))
+
+    async def _give_back(self, driver: psycopg.AsyncConnection) -> None:
+        """To the pool, which resets it, or replaces it if broken."""
+        with CancelScope(shield=True):
+            await self.bind.pool.putconn(driver)
+
+    async def close(self) -> None:
+        """Give every kept connection back to the pool (before it closes); one a request
+        gives back after this goes back too, not kept."""
+        self._closed = True
+        idle, self._idle = self._idle, deque()
+        for _, driver in idle:
+            await self._give_back(driver)
 
 
 class GroupCommit:
@@ -490,7 +553,7 @@ class ConnectionBinds:
     """Where a request's clinic connection comes from: one bind for reads, one for writes,
     and on SQLite the group commit writers share."""
 
-    read: SQLiteReads | DriverBind
+    read: SQLiteReads | PostgresReads
     write: Engine | DriverBind
     group: GroupCommit | None = None
 
@@ -505,7 +568,7 @@ class ConnectionBinds:
                 write=write,
                 group=GroupCommit(write),
             )
-        return cls(read=pools.read, write=pools.write)
+        return cls(read=pools.reads, write=pools.write)
 
     def close(self) -> None:
         """Commit SQLite's open group and close the reads' kept connections."""
@@ -517,14 +580,20 @@ class ConnectionBinds:
 
 @asynccontextmanager
 async def clinic_connection(
-    bind: Engine | SQLiteReads | DriverBind,
+    bind: Engine | SQLiteReads | PostgresReads | DriverBind,
 ) -> AsyncIterator[ClinicConnection]:
     """One transaction on `bind` (a SQLite engine, run inline, or psycopg's pool):
-    committed when the block ends, rolled back if it raises. SQLite's reads
-    (`SQLiteReads`) begin none: each statement is a transaction of its own."""
+    committed when the block ends, rolled back if it raises. Reads (`SQLiteReads`,
+    `PostgresReads`) begin none: each statement is a transaction of its own."""
     if isinstance(bind, SQLiteReads):
         with bind.connection() as connection:
             yield ClinicConnection(connection)
+        return
+    if isinstance(bind, PostgresReads):
+        async with bind.connection() as driver:
+            clinic = ClinicConnection(driver, bind.dialect)
+            yield clinic
+            await clinic.commit()  # only what waited for a commit, if anything did
         return
     if isinstance(bind, Engine):
         with bind.connect() as connection:
