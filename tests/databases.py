@@ -65,7 +65,7 @@ def run_on_connection(
         pools = PostgresPools(url)
         await pools.open()
         try:
-            async with clinic_connection(pools.write) as connection:
+            async with clinic_connection(pools.writes) as connection:
                 return await scoped(connection)
         finally:
             await pools.close()

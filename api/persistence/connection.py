@@ -17,7 +17,8 @@ loop:
   dialect of an asyncio engine that holds no connection. Taking a connection
   from SQLAlchemy's asyncio engine, beginning, committing and giving it back
   cost about 430 us of CPU a request on this project's machine, more than
-  the statement itself; from psycopg's pool about 100 us (README,
+  the statement itself; from psycopg's pool about 100 us; kept out of the
+  pool between requests (`KeptConnections`), less again (README,
   performance).
 
 Doing without worker threads and ORM units of work is what makes these paths
@@ -301,7 +302,7 @@ class PostgresPools:
         reading = max(most - writing, 10)
         self.read = DriverBind(pool("read", reading, autocommit=True), self.engine.dialect)
         self.write = DriverBind(pool("write", writing), self.engine.dialect)
-        self.reads = PostgresReads(self.read)
+        self.reads, self.writes = KeptConnections(self.read), KeptConnections(self.write)
 
     async def open(self) -> None:
         async with self.engine.connect():  # the dialect learns the server's version
@@ -312,6 +313,7 @@ class PostgresPools:
 
     async def close(self) -> None:
         await self.reads.close()
+        await self.writes.close()
         await self.read.pool.close()
         await self.write.pool.close()
         await self.engine.dispose()
@@ -320,19 +322,22 @@ class PostgresPools:
 _IDLE = TransactionStatus.IDLE
 
 
-class PostgresReads:
-    """PostgreSQL: the read pool's connections, kept out of it between requests.
+class KeptConnections:
+    """PostgreSQL: one of psycopg's pools, whose connections are kept out of it between
+    requests.
 
-    Reads run in autocommit (each statement a transaction of its own), so a
-    connection carries nothing from one request to the next. Taking one from
-    psycopg's pool and giving it back (its asyncio lock twice, and its
-    bookkeeping) cost reading a response about 15% of its time in-process
-    (README, performance). A request takes the connection given back last;
-    one its block raised through, or not idle when given back (closed, or in
-    a transaction), goes back to the pool, which resets or replaces it. No
-    more can wait here than the pool lends, and the one given back longest
-    ago goes back to the pool once unused for the pool's `max_idle` (the pool
-    then closes idle connections beyond its minimum), checked as one is taken.
+    Taking a connection from the pool and giving it back (its asyncio lock
+    twice, its bookkeeping, a commit or rollback on each side) cost reading a
+    response about 15% of its time in-process (README, performance). A
+    connection a request leaves idle carries nothing to the next: a read's
+    statements each committed as they ran (the read pool is in autocommit), a
+    write's transaction committed. So a request takes the connection given
+    back last; one its block raised through, or not idle when given back
+    (closed, or inside a transaction), goes back to the pool, which resets or
+    replaces it. No more can wait here than the pool lends, and the one given
+    back longest ago goes back to the pool once unused for the pool's
+    `max_idle` (the pool then closes idle connections beyond its minimum),
+    checked as one is taken.
     """
 
     def __init__(self, bind: DriverBind) -> None:
@@ -553,8 +558,8 @@ class ConnectionBinds:
     """Where a request's clinic connection comes from: one bind for reads, one for writes,
     and on SQLite the group commit writers share."""
 
-    read: SQLiteReads | PostgresReads
-    write: Engine | DriverBind
+    read: SQLiteReads | KeptConnections
+    write: Engine | KeptConnections
     group: GroupCommit | None = None
 
     @classmethod
@@ -568,7 +573,7 @@ class ConnectionBinds:
                 write=write,
                 group=GroupCommit(write),
             )
-        return cls(read=pools.reads, write=pools.write)
+        return cls(read=pools.reads, write=pools.writes)
 
     def close(self) -> None:
         """Commit SQLite's open group and close the reads' kept connections."""
@@ -580,20 +585,15 @@ class ConnectionBinds:
 
 @asynccontextmanager
 async def clinic_connection(
-    bind: Engine | SQLiteReads | PostgresReads | DriverBind,
+    bind: Engine | SQLiteReads | KeptConnections,
 ) -> AsyncIterator[ClinicConnection]:
     """One transaction on `bind` (a SQLite engine, run inline, or psycopg's pool):
     committed when the block ends, rolled back if it raises. Reads (`SQLiteReads`,
-    `PostgresReads`) begin none: each statement is a transaction of its own."""
+    and PostgreSQL's read pool, in autocommit) begin none: each statement is a
+    transaction of its own."""
     if isinstance(bind, SQLiteReads):
         with bind.connection() as connection:
             yield ClinicConnection(connection)
-        return
-    if isinstance(bind, PostgresReads):
-        async with bind.connection() as driver:
-            clinic = ClinicConnection(driver, bind.dialect)
-            yield clinic
-            await clinic.commit()  # only what waited for a commit, if anything did
         return
     if isinstance(bind, Engine):
         with bind.connect() as connection:
@@ -605,7 +605,7 @@ async def clinic_connection(
                 raise
             connection.commit()
         return
-    async with bind.pool.connection() as driver:
+    async with bind.connection() as driver:
         clinic = ClinicConnection(driver, bind.dialect)
         try:
             yield clinic
@@ -616,8 +616,8 @@ async def clinic_connection(
                 if not driver.closed:
                     await driver.rollback()
             raise
-        # A statement sent with the COMMIT may fail it: the pool's `connection()` rolls
-        # the connection back as the error leaves it.
+        # A statement sent with the COMMIT may fail it: the connection then goes back to
+        # the pool, which rolls it back, as the error leaves it.
         with CancelScope(shield=True):
             await clinic.commit()
 

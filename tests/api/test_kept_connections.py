@@ -1,5 +1,5 @@
-"""PostgreSQL's read connections, kept out of psycopg's pool between requests
-(`connection.PostgresReads`): a kept connection carries nothing from one request to the
+"""PostgreSQL's connections, kept out of psycopg's pools between requests
+(`connection.KeptConnections`): a kept connection carries nothing from one request to the
 next, and one that might is given back to the pool."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from api.persistence.connection import PostgresPools, clinic_connection
 from api.persistence.tenancy import CLINIC_PARAMETER, scoped
 from schemas import Client
 from tests.api.factories import make_client
-from tests.api.http import access_token
+from tests.api.http import PortalClient, access_token
+from tests.assessments.builders import STATEMENTS, balance_response
 
 _CLIENTS = scoped(
     select(Client.__table__.c.id).where(Client.clinic_id == bindparam(CLINIC_PARAMETER))
@@ -27,7 +28,7 @@ _CLIENTS = scoped(
 @pytest.fixture
 def url(database_url):
     if database_url.startswith("sqlite"):
-        pytest.skip("SQLite's reads are kept by SQLiteReads")
+        pytest.skip("PostgreSQL's pools; SQLite's reads are kept by SQLiteReads")
     return database_url
 
 
@@ -122,3 +123,51 @@ def test_the_app_gives_its_kept_connections_back_when_it_stops(settings, credent
         kept = [driver for _, driver in app.state.connection_binds.read._idle]
         assert len(kept) == 1  # kept for the next read
     assert kept[0].closed  # given back to the pool, which closed as the app stopped
+
+
+def test_a_kept_write_connection_holds_no_transaction_and_sees_later_commits(url, session):
+    """A write committed, and one that raised rolled back: each leaves its connection
+    idle; the raised one's goes back to the pool all the same."""
+
+    async def count(connection) -> int:
+        return len((await connection.execute(_CLIENTS)).all())
+
+    async def work(pools):
+        async with clinic_connection(pools.writes) as connection:
+            connection.scope_to(session.clinic_id)
+            first, before = connection._connection, await count(connection)
+        kept_after_commit = [driver for _, driver in pools.writes._idle]
+        status_kept = first.info.transaction_status
+        make_client(session)
+        session.commit()
+        with pytest.raises(LookupError):
+            async with clinic_connection(pools.writes) as connection:
+                connection.scope_to(session.clinic_id)
+                again, after = connection._connection, await count(connection)
+                raise LookupError("a write that fails")
+        return (
+            first,
+            before,
+            (kept_after_commit, status_kept),
+            again,
+            after,
+            len(pools.writes._idle),
+        )
+
+    first, before, (kept, status), again, after, kept_after_error = _with_pools(url, work)
+    assert kept == [first] and status == TransactionStatus.IDLE  # committed, nothing held
+    assert again is first and (before, after) == (0, 1)  # no snapshot kept with it
+    assert kept_after_error == 0  # rolled back and given back to the pool
+
+
+def test_the_app_keeps_its_write_connections_as_well(settings, integrator):
+    if settings.is_sqlite:
+        pytest.skip("SQLite's writes share the group commit")
+    client = integrator.client("K-1")
+    (assignment,) = integrator.assign("balance-assessment", client_id=client["id"])
+    document = balance_response({lid: 2 for lid in STATEMENTS}, gap_now=1, gap_wanted=2)
+    portal = PortalClient(integrator.http, assignment["portal_url"])
+    assert portal.submit(assignment["id"], document).status_code == 200  # a clinic connection's
+    binds = integrator.http.app.state.connection_binds
+    (kept,) = [driver for _, driver in binds.write._idle]
+    assert kept.info.transaction_status == TransactionStatus.IDLE
