@@ -283,8 +283,9 @@ class PostgresPools:
     statements; the engine holds no connection after that. Between them the
     pools hold at most as many connections as the asyncio engine did (40):
     the write pool as many as may write at once (`writers`, at least 2), the
-    read pool the rest (at least 10). Idle connections beyond one a pool
-    close after ten minutes.
+    read pool the rest (at least 10). Idle connections beyond one a pool are
+    closed once unused in it for ten minutes; those kept out of it between
+    requests (`KeptConnections`) go back to it within twenty.
     """
 
     def __init__(self, url: str, writers: int = 8) -> None:
@@ -310,6 +311,8 @@ class PostgresPools:
         await self.engine.dispose()  # and the engine keeps no connection for it
         await self.read.pool.open()
         await self.write.pool.open()
+        self.reads.start()
+        self.writes.start()
 
     async def close(self) -> None:
         await self.reads.close()
@@ -327,56 +330,96 @@ class KeptConnections:
     requests.
 
     Taking a connection from the pool and giving it back (its asyncio lock
-    twice, its bookkeeping, a commit or rollback on each side) cost reading a
-    response about 15% of its time in-process (README, performance). A
-    connection a request leaves idle carries nothing to the next: a read's
-    statements each committed as they ran (the read pool is in autocommit), a
-    write's transaction committed. So a request takes the connection given
-    back last; one its block raised through, or not idle when given back
-    (closed, or inside a transaction), goes back to the pool, which resets or
-    replaces it. No more can wait here than the pool lends, and the one given
-    back longest ago goes back to the pool once unused for the pool's
-    `max_idle` (the pool then closes idle connections beyond its minimum),
-    checked as one is taken.
+    twice, its bookkeeping, a commit on each side) was about 9% of reading a
+    response in `py-spy` (README, performance). A connection a request leaves
+    idle carries nothing to the next: a read's statements each committed as
+    they ran (the read pool is in autocommit), a write's transaction
+    committed. So a request takes the connection given back last, and gives
+    it back here; it goes back to the pool instead when the request's block
+    raised through it, when it is not idle (closed, or inside a transaction),
+    when a request is waiting for the pool (which hands it on), or when the
+    pool lent it longer ago than its `max_lifetime` (the pool then replaces
+    it). No more wait here than the pool lends. Those unused for the pool's
+    `max_idle` go back to it as a connection is taken, and every `max_idle`
+    from a task of their own (`start`), so the pool still closes idle
+    connections beyond its minimum when traffic stops.
     """
 
-    def __init__(self, bind: DriverBind) -> None:
+    def __init__(self, bind: DriverBind, sweep_every: float | None = None) -> None:
         self.bind = bind
-        self._idle: deque[tuple[float, psycopg.AsyncConnection]] = deque()  # (given back at, _)
+        # (given back at, lent by the pool at, connection): the last given back on the right
+        self._idle: deque[tuple[float, float, psycopg.AsyncConnection]] = deque()
+        self._waiting = 0  # requests waiting for the pool to lend one
         self._closed = False
+        self._sweep_every = sweep_every  # None: the pool's max_idle
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def dialect(self) -> Dialect:
         return self.bind.dialect
 
+    def start(self) -> None:
+        """Give idle connections back to the pool from a task of their own, on the running
+        event loop, until `close`."""
+        self._sweeper = asyncio.get_running_loop().create_task(
+            self._sweep(), name=f"{self.bind.pool.name}-kept"
+        )
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
-        idle = self._idle
-        if idle and idle[0][0] < monotonic() - self.bind.pool.max_idle:
-            await self._give_back(idle.popleft()[1])
-        driver = idle.pop()[1] if idle else await self.bind.pool.getconn()
+        await self._give_back_unused()
+        if self._idle:
+            _, lent_at, driver = self._idle.pop()
+        else:
+            self._waiting += 1
+            try:
+                driver = await self.bind.pool.getconn()
+            finally:
+                self._waiting -= 1
+            lent_at = monotonic()
         try:
             yield driver
         except BaseException:
             await self._give_back(driver)
             raise
-        if self._closed or driver.closed or driver.info.transaction_status != _IDLE:
+        now = monotonic()
+        if (
+            self._closed
+            or self._waiting
+            or driver.closed
+            or driver.info.transaction_status != _IDLE
+            or now - lent_at > self.bind.pool.max_lifetime
+        ):
             await self._give_back(driver)
         else:
-            idle.append((monotonic(), driver))
+            self._idle.append((now, lent_at, driver))
+
+    async def _give_back_unused(self) -> None:
+        """Give back to the pool those unused for its `max_idle`."""
+        idle, unused_since = self._idle, monotonic() - self.bind.pool.max_idle
+        while idle and idle[0][0] < unused_since:
+            await self._give_back(idle.popleft()[2])
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_every or self.bind.pool.max_idle)
+            await self._give_back_unused()
 
     async def _give_back(self, driver: psycopg.AsyncConnection) -> None:
-        """To the pool, which resets it, or replaces it if broken."""
+        """To the pool, which resets it, or replaces it if broken or too old."""
         with CancelScope(shield=True):
             await self.bind.pool.putconn(driver)
 
     async def close(self) -> None:
-        """Give every kept connection back to the pool (before it closes); one a request
-        gives back after this goes back too, not kept."""
+        """Stop the sweeping and give every kept connection back to the pool (before it
+        closes); one a request gives back after this goes back too, not kept."""
         self._closed = True
-        idle, self._idle = self._idle, deque()
-        for _, driver in idle:
-            await self._give_back(driver)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._sweeper
+        while self._idle:
+            await self._give_back(self._idle.pop()[2])
 
 
 class GroupCommit:

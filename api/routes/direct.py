@@ -18,11 +18,12 @@ is declared:
   parse is a 422 at ("body", position) before any dependency runs), then
   validated against its annotation after the path parameters, its errors
   at ("body", ...);
-- dependencies that are callables of the request alone, in their order:
-  coroutines returning a value (`api.auth.dependencies.caller_for`), or
-  async generators with `scope="function"` (`portal_call`), entered before
-  the parameters are validated and left, with any error raised inside,
-  before the response is sent;
+- dependencies that are callables of the request alone, each once and with
+  no `max_concurrency`, in their order: coroutines returning a value
+  (`api.auth.dependencies.caller_for`), or async generators with
+  `scope="function"` (`portal_call`), entered by FastAPI's own code
+  (`_solve_generator`) on the stack FastAPI leaves, with any error raised
+  inside, before it sends the response;
 
 and the endpoint must be a coroutine returning a `Response` (no response
 model to serialise). Dependencies declared on the route or its routers
@@ -41,20 +42,22 @@ import inspect
 import json
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import HTTPException, Request, Response, params
+from fastapi import Request, Response, params
 from fastapi.datastructures import DefaultPlaceholder
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import _solve_generator
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, _effective_route_context_var
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
+from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 # A dependency: its parameter's name, the callable FastAPI resolved, and for one that
-# yields, that callable as a context manager.
-Dependency = tuple[str, Callable[[Request], Any], Callable[[Request], Any] | None]
+# yields, FastAPI's own record of it (entered by FastAPI's own code).
+Dependency = tuple[str, Callable[[Request], Any], Dependant | None]
 
 
 class DirectRoute(APIRoute):
@@ -64,7 +67,7 @@ class DirectRoute(APIRoute):
         context = _effective_route_context_var.get()
         route = context if context is not None and context.original_route is self else self
         # The dependencies as FastAPI resolved them: the objects `dependency_overrides` names.
-        resolved = {d.name: d.call for d in route.dependant.dependencies if d.name}
+        resolved = {d.name: d for d in route.dependant.dependencies if d.name}
         body = self.body_field.name if self.body_field is not None else None
         strict = getattr(route, "strict_content_type", True)
         call = _DirectCall(
@@ -91,7 +94,7 @@ class _DirectCall:
         self,
         endpoint: Callable[..., Any],
         path_names: set[str],
-        resolved: dict[str, Any],
+        resolved: dict[str, Dependant],
         body_name: str | None,
         strict_content_type: bool,
     ) -> None:
@@ -113,17 +116,18 @@ class _DirectCall:
         for name, parameter in inspect.signature(endpoint).parameters.items():
             hint = hints.get(name)
             marker = _depends_alone(hint)
-            dependency = resolved.get(name) if marker is not None else None
+            dependant = resolved.get(name) if marker is not None else None
+            dependency = dependant.call if dependant is not None else None
             plain = parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
             yields = _yields(dependency)
             if (
-                dependency is not None
+                dependant is not None
                 and plain
                 and _of_the_request_alone(dependency)
+                and _once_and_unlimited(marker, dependency, self.dependencies)
                 and (not yields or _left_before_the_response(marker))
             ):
-                entered = asynccontextmanager(dependency) if yields else None
-                self.dependencies.append((name, dependency, entered))
+                self.dependencies.append((name, dependant.call, dependant if yields else None))
             elif hint is Request and plain:
                 self._request = name
             elif name in path_names and plain and _plain_type(hint):
@@ -134,9 +138,8 @@ class _DirectCall:
                 raise TypeError(
                     f"{where}: cannot serve parameter {name!r} as FastAPI would; "
                     "only the request, annotated path parameters, a JSON body and "
-                    "dependencies on the request alone"
+                    "dependencies on the request alone, each once"
                 )
-        self._yielding = any(entered is not None for _, _, entered in self.dependencies)
 
     def defer_to(
         self, overrides: dict[Any, Any], fastapi: Callable[[Request], Awaitable[Response]]
@@ -153,22 +156,17 @@ class _DirectCall:
             assert self._fastapi is not None
             return await self._fastapi(request)
         body = await self._read_body(request) if self._body is not None else _MISSING
-        if not self._yielding:
-            return await self._call(request, body, None)
-        async with AsyncExitStack() as left:
-            return await self._call(request, body, left)
-        raise AssertionError("unreachable: the exit stack re-raises")  # pragma: no cover
-
-    async def _call(self, request: Request, body: Any, left: AsyncExitStack | None) -> Response:
-        """Solve the dependencies (entering those that yield on `left`), check the
-        parameters, call the endpoint."""
         arguments: dict[str, Any] = {}
-        for name, dependency, entered in self.dependencies:
-            if entered is None:
+        for name, dependency, dependant in self.dependencies:
+            if dependant is None:
                 arguments[name] = await dependency(request)
-            else:
-                assert left is not None
-                arguments[name] = await left.enter_async_context(entered(request))
+            else:  # entered as FastAPI enters it, on the stack it leaves before responding
+                arguments[name] = await _solve_generator(
+                    dependant=dependant,
+                    stack=request.scope["fastapi_function_astack"],
+                    sub_values={dependant.request_param_name: request},
+                    request=request,
+                )
         self._validate(request, body, arguments)
         return await self._endpoint(**arguments)
 
@@ -251,13 +249,18 @@ def _depends_alone(hint: Any) -> params.Depends | None:
 
 
 def _left_before_the_response(marker: params.Depends | None) -> bool:
-    """Whether FastAPI leaves this yielding dependency before it sends the response, as
-    here, and runs it with no limit of its own."""
-    return (
-        marker is not None
-        and marker.scope == "function"
-        and getattr(marker, "max_concurrency", None) is None
-    )
+    """Whether FastAPI leaves this yielding dependency before it sends the response."""
+    return marker is not None and marker.scope == "function"
+
+
+def _once_and_unlimited(
+    marker: params.Depends | None, dependency: Any, before: list[Dependency]
+) -> bool:
+    """Whether a dependency is run with no limit of its own (`max_concurrency`), and not
+    already by another parameter (FastAPI would run it once for both)."""
+    if marker is None or getattr(marker, "max_concurrency", None) is not None:
+        return False
+    return all(dependency is not other for _, other, _ in before)
 
 
 def _plain_type(hint: Any) -> bool:

@@ -12,6 +12,7 @@ import json
 import uuid
 from typing import Annotated
 
+import fastapi.routing
 import pytest
 from fastapi import APIRouter, Body, Depends, FastAPI, Form, Path, Query, Request, Response
 from fastapi.testclient import TestClient
@@ -103,9 +104,18 @@ def test_refusals_are_the_same_both_ways(twins, credentials, response_id, tail, 
     assert direct[0] == status
 
 
-def test_the_read_is_served_by_a_direct_route():
+def test_the_read_is_served_by_a_direct_route(twins, credentials, response_id, monkeypatch):
     (route,) = [r for r in responses_router.routes if r.path == "/v1/responses/{response_id}"]
     assert isinstance(route, DirectRoute)
+    # Without FastAPI's dependency solving, the direct route still answers; its twin cannot.
+    bearer = {"Authorization": f"Bearer {access_token(twins, credentials)}"}
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", _not_solved)
+    assert twins.get(f"/v1/responses/{response_id}", headers=bearer).status_code == 200
+    assert twins.get(f"{TWIN}/{response_id}", headers=bearer).status_code == 500
+
+
+async def _not_solved(**_: object) -> None:
+    raise RuntimeError("FastAPI solved the dependencies")  # the app answers a 500
 
 
 def test_an_overridden_dependency_is_run_as_fastapi_runs_it(twins, credentials, response_id):
@@ -161,6 +171,11 @@ async def _yields(
     return Response()
 
 
+async def _denied(request: Request) -> None:
+    raise NotFound("denied")
+
+
+_DENY = _denied
 _EMBEDDED, _BODY, _OPTIONAL, _SHORT = Body(embed=True), Body(), Body(None), Body(max_length=3)
 
 
@@ -206,6 +221,18 @@ async def _marked(thing: Annotated[str, Path(min_length=3)]) -> Response:
     return Response()
 
 
+async def _twice(
+    first: Annotated[object, Depends(_DENY)], second: Annotated[object, Depends(_DENY)]
+) -> Response:
+    return Response()
+
+
+async def _limited(
+    caller: Annotated[object, Depends(caller_for("Task.r"), max_concurrency=2)],
+) -> Response:
+    return Response()
+
+
 async def _two_markers(
     caller: Annotated[object, Depends(caller_for("Task.r")), Query()],
 ) -> Response:
@@ -234,6 +261,8 @@ async def _no_callable(caller: Annotated[object, Depends()]) -> Response:
         ("/{thing}", _marked, "cannot serve parameter 'thing'"),
         ("/x", _two_markers, "cannot serve parameter 'caller'"),  # FastAPI reads the Query
         ("/x", _no_callable, "cannot serve parameter 'caller'"),
+        ("/x", _twice, "cannot serve parameter 'second'"),  # FastAPI runs it once for both
+        ("/x", _limited, "cannot serve parameter 'caller'"),  # FastAPI holds a semaphore
     ],
 )
 def test_what_it_cannot_serve_as_fastapi_would_is_refused_when_declared(path, endpoint, refusal):
@@ -307,9 +336,17 @@ def _submit_both(http, assignment_id: str, content: bytes | None, headers: dict)
     return seen[0], seen[1]
 
 
-def test_the_submission_is_served_by_a_direct_route():
+def test_the_submission_is_served_by_a_direct_route(submissions, monkeypatch):
     (route,) = [r for r in portal_router.routes if r.path.endswith("/submit")]
     assert isinstance(route, DirectRoute)
+    http, (first, second, _), _ = submissions
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", _not_solved)
+    answer = http.post(f"/portal/api/assignments/{first['id']}/submit", json=_complete(),
+                       headers={"Authorization": f"Bearer {_token(first)}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    twin = http.post(f"{SUBMIT_TWIN}/{second['id']}/submit", json=_complete(),
+                     headers={"Authorization": f"Bearer {_token(second)}"})  # fmt: skip
+    assert twin.status_code == 500
 
 
 def test_a_submission_is_the_same_both_ways(submissions):
@@ -371,10 +408,12 @@ def test_refused_submissions_are_the_same_both_ways(
     direct, plain = _submit_both(http, assignment_id, body, headers)
     assert direct == plain, case
     assert direct[0] == status, (case, direct)
-    # Refused, nothing written: the assignment is still open to submit.
-    answer = http.post(f"/portal/api/assignments/{mine['id']}/submit", json=_complete(),
-                       headers={"Authorization": f"Bearer {_token(mine)}"})  # fmt: skip
-    assert answer.status_code == 200, (case, answer.text)
+    # Refused, nothing written: both assignments are still open to submit.
+    for assignment in (mine, someone_elses):
+        answer = http.post(f"/portal/api/assignments/{assignment['id']}/submit",
+                           json=_complete(),
+                           headers={"Authorization": f"Bearer {_token(assignment)}"})  # fmt: skip
+        assert answer.status_code == 200, (case, answer.text)
 
 
 def test_the_problems_of_a_submission_name_path_then_body(submissions):

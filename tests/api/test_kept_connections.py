@@ -10,10 +10,16 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 from psycopg.pq import TransactionStatus
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import bindparam, select
 
 from api.app import create_app
-from api.persistence.connection import PostgresPools, clinic_connection
+from api.persistence.connection import (
+    DriverBind,
+    KeptConnections,
+    PostgresPools,
+    clinic_connection,
+)
 from api.persistence.tenancy import CLINIC_PARAMETER, scoped
 from schemas import Client
 from tests.api.factories import make_client
@@ -33,17 +39,25 @@ def url(database_url):
 
 
 def _with_pools(url: str, work):
-    """`await work(pools)` with the pools open, in an event loop of its own."""
+    """`await work(pools)` with the pools open, their first connections made (so the pool
+    lends without growing), in an event loop of its own."""
 
     async def main():
         pools = PostgresPools(url)
         await pools.open()
+        await pools.read.pool.wait()
+        await pools.write.pool.wait()
         try:
             return await work(pools)
         finally:
             await pools.close()
 
     return asyncio.run(main())
+
+
+def _kept(kept: KeptConnections) -> list[object]:
+    """The connections waiting in `kept`, the last given back last."""
+    return [driver for *_, driver in kept._idle]
 
 
 async def _clients(pools: PostgresPools, clinic_id: uuid.UUID) -> tuple[object, int]:
@@ -78,7 +92,7 @@ def test_a_connection_a_request_raised_through_goes_back_to_the_pool(url, sessio
 
     kept, stats = _with_pools(url, work)
     assert kept == 0
-    assert stats.get("returns_bad", 0) == 0 and stats["pool_available"] >= 1  # back, healthy
+    assert stats["pool_available"] == stats["pool_size"]  # back in the pool: none lent
 
 
 def test_a_connection_left_inside_a_transaction_goes_back_to_the_pool(url):
@@ -95,34 +109,102 @@ def test_a_connection_left_inside_a_transaction_goes_back_to_the_pool(url):
     assert status == TransactionStatus.IDLE
 
 
-def test_a_connection_unused_for_the_pools_max_idle_goes_back_to_it(url):
+def test_connections_unused_for_the_pools_max_idle_go_back_to_it_as_one_is_taken(url):
     async def work(pools):
-        pools.read.pool.max_idle = 0.25
-        async with pools.reads.connection() as a, pools.reads.connection() as b:
-            pass  # both kept: `b` given back first, then `a`
-        kept = [driver for _, driver in pools.reads._idle]
-        await asyncio.sleep(0.5)  # both are stale now
-        async with pools.reads.connection() as again:
-            pass
-        return a, b, kept, again, len(pools.reads._idle), pools.read.pool.get_stats()
+        pool = pools.read.pool
+        kept = KeptConnections(pools.read)  # not started: no sweeping, only the check on taking
+        pool.max_idle = 0.25
+        async with kept.connection() as a:
+            async with kept.connection() as b:
+                pass  # `b` given back first
+            await asyncio.sleep(0.5)  # `b` unused for longer than max_idle; `a` still out
+        waiting = _kept(kept)
+        async with kept.connection() as again:
+            stats = pool.get_stats()
+        await kept.close()
+        return a, b, waiting, again, stats
 
-    a, b, kept, again, left, stats = _with_pools(url, work)
-    assert kept == [b, a]
-    assert again is a  # the stale `b` (given back first) went to the pool; `a` was taken
-    assert left == 1 and stats["pool_available"] >= 1
+    a, b, waiting, again, stats = _with_pools(url, work)
+    assert waiting == [b, a]
+    assert again is a  # the one unused too long went back to the pool; `a` was taken
+    assert stats["pool_available"] == stats["pool_size"] - 1  # `b` in the pool, `a` out
 
 
-def test_the_app_gives_its_kept_connections_back_when_it_stops(settings, credentials):
-    if settings.is_sqlite:
-        pytest.skip("SQLite's reads are kept by SQLiteReads")
+def test_connections_go_back_to_the_pool_when_traffic_stops(url):
+    async def work(pools):
+        pools.read.pool.max_idle = 0.1
+        kept = KeptConnections(pools.read, sweep_every=0.1)
+        kept.start()
+        try:
+            async with kept.connection():
+                pass
+            before = len(kept._idle)
+            await asyncio.sleep(0.5)  # no request takes one: the sweeping gives it back
+            return before, len(kept._idle), pools.read.pool.get_stats()
+        finally:
+            await kept.close()
+
+    before, after, stats = _with_pools(url, work)
+    assert (before, after) == (1, 0)
+    assert stats["pool_available"] == stats["pool_size"]
+
+
+def test_a_request_waiting_for_the_pool_gets_the_next_connection_given_back(url):
+    """Kept connections never starve a request the pool has none left for."""
+
+    async def work(pools):
+        pool = AsyncConnectionPool(
+            kwargs=pools.read.pool.kwargs, min_size=1, max_size=1, timeout=2, open=False
+        )
+        await pool.open()
+        kept = KeptConnections(DriverBind(pool, pools.read.dialect))
+        try:
+            async with kept.connection() as first:
+                waiter = asyncio.create_task(_take_and_give_back(kept))
+                await asyncio.sleep(0.1)  # it waits for the pool's only connection
+            second = await waiter  # within the pool's 2 s, not a PoolTimeout
+            return first, second, _kept(kept)
+        finally:
+            await kept.close()
+            await pool.close()
+
+    first, second, waiting = _with_pools(url, work)
+    assert second is first  # handed on through the pool
+    assert waiting == [first]  # and kept once no one waited
+
+
+async def _take_and_give_back(kept: KeptConnections) -> object:
+    async with kept.connection() as driver:
+        return driver
+
+
+def test_a_connection_the_pool_lent_longer_ago_than_its_max_lifetime_goes_back(url):
+    async def work(pools):
+        kept = KeptConnections(pools.read)
+        pools.read.pool.max_lifetime = 0.1
+        async with kept.connection() as driver:
+            await asyncio.sleep(0.2)
+        return _kept(kept), driver
+
+    waiting, driver = _with_pools(url, work)
+    assert waiting == []
+    assert driver.closed  # the pool found it past its lifetime and replaced it
+
+
+def test_the_app_gives_its_kept_read_connections_back_when_it_stops(settings, credentials):
+    """On either database: PostgreSQL's here, SQLite's (`SQLiteReads`) too."""
     app = create_app(settings)
     with TestClient(app) as http:
         token = access_token(http, credentials)
         listed = http.get("/v1/assignments", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200
-        kept = [driver for _, driver in app.state.connection_binds.read._idle]
+        kept = list(app.state.connection_binds.read._idle)
         assert len(kept) == 1  # kept for the next read
-    assert kept[0].closed  # given back to the pool, which closed as the app stopped
+    if settings.is_sqlite:
+        assert app.state.engine.pool.checkedout() == 0  # back in SQLAlchemy's pool
+    else:
+        ((*_, driver),) = kept
+        assert driver.closed  # given back to psycopg's pool, which closed as the app stopped
 
 
 def test_a_kept_write_connection_holds_no_transaction_and_sees_later_commits(url, session):
@@ -136,7 +218,7 @@ def test_a_kept_write_connection_holds_no_transaction_and_sees_later_commits(url
         async with clinic_connection(pools.writes) as connection:
             connection.scope_to(session.clinic_id)
             first, before = connection._connection, await count(connection)
-        kept_after_commit = [driver for _, driver in pools.writes._idle]
+        kept_after_commit = _kept(pools.writes)
         status_kept = first.info.transaction_status
         make_client(session)
         session.commit()
@@ -169,5 +251,5 @@ def test_the_app_keeps_its_write_connections_as_well(settings, integrator):
     portal = PortalClient(integrator.http, assignment["portal_url"])
     assert portal.submit(assignment["id"], document).status_code == 200  # a clinic connection's
     binds = integrator.http.app.state.connection_binds
-    (kept,) = [driver for _, driver in binds.write._idle]
+    (kept,) = _kept(binds.write)
     assert kept.info.transaction_status == TransactionStatus.IDLE

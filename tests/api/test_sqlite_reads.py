@@ -7,17 +7,14 @@ import asyncio
 import uuid
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import bindparam, select
 
-from api.app import create_app
 from api.persistence import make_engine
 from api.persistence.connection import SQLiteReads, clinic_connection
 from api.persistence.engine import READ_ONLY
 from api.persistence.tenancy import CLINIC_PARAMETER, scoped
 from schemas import Client
 from tests.api.factories import make_client
-from tests.api.http import access_token
 
 _CLIENTS = scoped(
     select(Client.__table__.c.id).where(Client.clinic_id == bindparam(CLINIC_PARAMETER))
@@ -27,7 +24,7 @@ _CLIENTS = scoped(
 @pytest.fixture
 def reads(database_url):
     if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL reads come from psycopg's pool")
+        pytest.skip("PostgreSQL's read connections are kept by KeptConnections")
     engine = make_engine(database_url)
     reads = SQLiteReads(engine.execution_options(**{READ_ONLY: True}), keep=2)
     yield reads
@@ -93,15 +90,3 @@ def test_a_connection_left_inside_a_transaction_is_not_kept(reads):
     with reads.connection() as fresh:
         assert fresh is not connection
         assert not fresh.connection.driver_connection.in_transaction
-
-
-def test_the_app_gives_its_kept_connections_back_when_it_stops(settings, credentials):
-    if not settings.is_sqlite:
-        pytest.skip("PostgreSQL reads come from psycopg's pool")
-    app = create_app(settings)
-    with TestClient(app) as http:
-        token = access_token(http, credentials)
-        listed = http.get("/v1/assignments", headers={"Authorization": f"Bearer {token}"})
-        assert listed.status_code == 200
-        assert len(app.state.connection_binds.read._idle) == 1  # kept for the next read
-    assert app.state.engine.pool.checkedout() == 0
