@@ -110,18 +110,10 @@ class connection_for(_AccessToken):
             yield connection
 
 
-class _Authenticated(_AccessToken):
-    """The caller (401 without a valid token), the session scoped to its clinic, for routes
-    whose scopes depend on what is asked (a Bulk Data export: its types); the service
-    checks those with `demand`."""
-
-    async def __call__(self, request: Request, session: DbSession) -> tokens.Principal:  # type: ignore[override]
-        principal = await self._allowed(request)  # no permission: the service demands them
-        scope_to_clinic(session, principal.clinic_id)
-        return principal
-
-
-authenticated = _Authenticated()
+# The caller (401 without a valid token), the session scoped to its clinic, for routes
+# whose scopes depend on what is asked (a Bulk Data export: its types): `require` with no
+# permission of its own; the service checks those with `demand`.
+authenticated = require("")
 
 
 def _verified(

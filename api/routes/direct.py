@@ -70,25 +70,30 @@ class DirectRoute(APIRoute):
         resolved = {d.name: d for d in route.dependant.dependencies if d.name}
         body = self.body_field.name if self.body_field is not None else None
         strict = getattr(route, "strict_content_type", True)
+        overrides = getattr(route.dependency_overrides_provider, "dependency_overrides", None)
         call = _DirectCall(
             self.endpoint,
             set(self.param_convertors),
             resolved,
             body,
             strict.value if isinstance(strict, DefaultPlaceholder) else strict,
+            {} if overrides is None else overrides,
+            super().get_route_handler(),
         )
         if len(route.dependant.dependencies) != len(call.dependencies):
             raise TypeError(
                 f"DirectRoute {self.endpoint.__name__}: dependencies declared on the route or "
                 "a router are not run by it; use APIRoute"
             )
-        overrides = getattr(route.dependency_overrides_provider, "dependency_overrides", None)
-        call.defer_to({} if overrides is None else overrides, super().get_route_handler())
         return call.__call__
 
 
 class _DirectCall:
-    """The endpoint's arguments from the request, then the endpoint."""
+    """The endpoint's arguments from the request, then the endpoint.
+
+    `fastapi` (FastAPI's own handler for the route) answers instead while `overrides`
+    (the app's `dependency_overrides`) name one of the dependencies, or while the app
+    limits bodies itself (its errors are FastAPI's to make)."""
 
     def __init__(
         self,
@@ -97,6 +102,8 @@ class _DirectCall:
         resolved: dict[str, Dependant],
         body_name: str | None,
         strict_content_type: bool,
+        overrides: dict[Any, Any],
+        fastapi: Callable[[Request], Awaitable[Response]],
     ) -> None:
         where = f"DirectRoute {endpoint.__name__}"
         if not inspect.iscoroutinefunction(endpoint):
@@ -107,8 +114,7 @@ class _DirectCall:
             raise TypeError(f"{where}: the endpoint must return a Response")
         self._endpoint = endpoint
         self._strict = strict_content_type
-        self._overrides: dict[Any, Any] = {}
-        self._fastapi: Callable[[Request], Awaitable[Response]] | None = None
+        self._overrides, self._fastapi = overrides, fastapi
         self._request: str | None = None
         self._path: list[tuple[str, TypeAdapter[Any]]] = []
         self._body: tuple[str, TypeAdapter[Any]] | None = None
@@ -141,19 +147,10 @@ class _DirectCall:
                     "dependencies on the request alone, each once"
                 )
 
-    def defer_to(
-        self, overrides: dict[Any, Any], fastapi: Callable[[Request], Awaitable[Response]]
-    ) -> None:
-        """`fastapi` (FastAPI's own handler for the route) answers instead while `overrides`
-        (the app's `dependency_overrides`) name one of the dependencies, or while the app
-        limits bodies itself (its errors are FastAPI's to make)."""
-        self._overrides, self._fastapi = overrides, fastapi
-
     async def __call__(self, request: Request) -> Response:
         if (self._overrides and any(d in self._overrides for _, d, _ in self.dependencies)) or (
             self._body is not None and MAX_BODY_SIZE_SCOPE_KEY in request.scope
         ):
-            assert self._fastapi is not None
             return await self._fastapi(request)
         body = await self._read_body(request) if self._body is not None else _MISSING
         arguments: dict[str, Any] = {}
@@ -281,11 +278,13 @@ def _json_body(default: Any, hint: Any) -> bool:
     )
 
 
+def _function_of(dependency: Any) -> Any:
+    """What runs when `dependency` is called: itself, or its class's `__call__`."""
+    return dependency if inspect.isfunction(dependency) else type(dependency).__call__
+
+
 def _yields(dependency: Any) -> bool:
-    if dependency is None:
-        return False
-    call = dependency if inspect.isfunction(dependency) else type(dependency).__call__
-    return inspect.isasyncgenfunction(call)
+    return dependency is not None and inspect.isasyncgenfunction(_function_of(dependency))
 
 
 def _of_the_request_alone(dependency: Any) -> bool:
@@ -293,7 +292,7 @@ def _of_the_request_alone(dependency: Any) -> bool:
     parameter, the request."""
     if dependency is None:
         return False
-    call = dependency if inspect.isfunction(dependency) else type(dependency).__call__
+    call = _function_of(dependency)
     if not (inspect.iscoroutinefunction(call) or inspect.isasyncgenfunction(call)):
         return False
     parameters = list(inspect.signature(dependency).parameters.values())
