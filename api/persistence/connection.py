@@ -340,7 +340,9 @@ class KeptConnections:
     when a request is waiting for a pool that has lent all it may (the pool
     hands it on; while it may still make one, it makes one, and the kept ones
     stay kept: handing them on kept the pool from growing and cost reads 16%
-    of their instructions), or when the pool lent it longer ago than its
+    of their instructions. If the server refuses new connections before the
+    pool reaches its size, a waiting request waits on the pool's retries, not
+    on these), or when the pool lent it longer ago than its
     `max_lifetime` (the pool then replaces it). No more wait here than the
     pool lends. Every `max_idle` of the
     pool's, a task of their own (`start`) gives back those unused that long,
