@@ -176,7 +176,7 @@ class ClinicConnection:
         them, answered."""
         driver = self._connection
         assert isinstance(driver, psycopg.AsyncConnection)
-        cursors = [driver.cursor() for _ in runs]
+        cursors = [Prepared.cursor(driver) for _ in runs]
         try:
             async with driver.pipeline():  # leaving it sends them all and reads every answer
                 for cursor, (prepared, values) in zip(cursors, runs, strict=True):

@@ -11,8 +11,17 @@ a document). Only SQLAlchemy's per-call machinery is left out. It runs in the
 caller's transaction: on SQLite the one SQLAlchemy began on the same
 connection, on PostgreSQL psycopg's own.
 
+On psycopg a statement runs on a raw cursor, with PostgreSQL's own `$1`
+placeholders: its `%(name)s` ones are numbered here, once, where psycopg
+would parse the text at every run (and cache what it found only for
+statements of at most 50 parameters).
+
 An INSERT is prepared for the columns its rows name (`keys`) and runs all
-its rows in one `executemany`. The columns they leave out that have a
+its rows at once: in one `executemany` on sqlite3, and on psycopg as one
+statement with a VALUES list a row (up to `MOST_ROWS` rows; more go in one
+`executemany`). psycopg's `executemany` in a pipeline waits on the event loop
+after every row it sends: six score rows cost six wakeups where one
+statement costs one. The columns they leave out that have a
 Python-side default (an id, a timestamp, an empty list) get it here, row by
 row, as SQLAlchemy would give it: a constant, or a function of no arguments.
 A submission inserts its response and its scores this way.
@@ -30,12 +39,14 @@ one that cannot is refused (`ClinicConnection.execute`).
 from __future__ import annotations
 
 import functools
+import re
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
+import psycopg
 from sqlalchemy import Dialect, Insert
 from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
@@ -45,6 +56,8 @@ from sqlalchemy.sql.schema import CallableColumnDefault
 Processor = Callable[[Any], Any] | None
 Rows = dict[str, Any] | list[dict[str, Any]]  # one statement's parameters, or an INSERT's rows
 _DRIVERS = {("sqlite", "pysqlite", False), ("postgresql", "psycopg", True)}
+MOST_ROWS = 100  # rows of an INSERT sent as one statement on psycopg
+_PERCENT = re.compile(r"%\((\w+)\)s|%%|%")  # psycopg's placeholder, escaped percent, or other
 
 
 class Prepared:
@@ -56,12 +69,14 @@ class Prepared:
         dialect: Dialect,
         defaults: dict[str, Callable[[], Any]] | None = None,
     ) -> None:
-        self.sql = compiled.string
         self._defaults = defaults or {}  # an INSERT's left-out columns, made per row
         binds = {name: bind for bind, name in compiled.bind_names.items()}
-        # SQLite's qmark parameters go by position; psycopg's pyformat ones by name.
-        self._positional = compiled.positiontup is not None
-        self._order: tuple[str, ...] = tuple(compiled.positiontup or binds)
+        # Parameters go by position: SQLite's qmark ones, and psycopg's pyformat ones once
+        # numbered (`of` refuses a statement whose placeholders do not number).
+        if compiled.positiontup is not None:
+            self.sql, self._order = compiled.string, tuple(compiled.positiontup)
+        else:
+            self.sql, self._order = _numbered(compiled.string)  # type: ignore[misc]
         self._fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
         self._bind: tuple[Processor, ...] = tuple(
             binds[name].type._cached_bind_processor(dialect) for name in self._order
@@ -73,6 +88,8 @@ class Prepared:
         self._read: tuple[Processor, ...] | None = None
         names = [column[0] for column in compiled._result_columns]
         self._row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        self._values_list = None if compiled.positiontup else _values_list(compiled.string)
+        self._many_sql: dict[int, str] = {}
 
     @classmethod
     def of(
@@ -97,6 +114,8 @@ class Prepared:
             compiled = statement.compile(dialect=dialect)
         if compiled.escaped_bind_names or "POSTCOMPILE" in compiled.string:
             return None
+        if compiled.positiontup is None and _numbered(compiled.string) is None:
+            return None
         return cls(compiled, dialect, defaults)
 
     def run(self, driver: sqlite3.Connection, parameters: Rows) -> PreparedResult:
@@ -112,19 +131,41 @@ class Prepared:
         finally:
             cursor.close()
 
-    async def run_async(self, driver: Any, parameters: Rows) -> PreparedResult:
+    async def run_async(self, driver: psycopg.AsyncConnection, parameters: Rows) -> PreparedResult:
         """Run on psycopg's asyncio connection (in the caller's transaction)."""
-        async with driver.cursor() as cursor:
+        async with self.cursor(driver) as cursor:
             await self.send(cursor, self.driver_values(parameters))
             return await self.result_of(cursor)
 
-    async def send(self, cursor: Any, values: Any) -> None:
-        """Run on psycopg's asyncio `cursor` with these `driver_values`: a list (an INSERT's
-        rows; one statement's values are a dict on psycopg) in one `executemany`."""
-        if isinstance(values, list):
+    @staticmethod
+    def cursor(driver: psycopg.AsyncConnection) -> psycopg.AsyncRawCursor:
+        """A cursor on psycopg's asyncio `driver` for prepared statements: a raw one, which
+        sends their numbered placeholders as they are."""
+        return psycopg.AsyncRawCursor(driver)
+
+    async def send(self, cursor: psycopg.AsyncRawCursor, values: Any) -> None:
+        """Run on a `cursor` (see `cursor`) with these `driver_values`: a list is an INSERT's
+        rows, sent as one statement (a tuple is one statement's values)."""
+        if not isinstance(values, list):
+            await cursor.execute(self.sql, values)
+        elif len(values) == 1:
+            await cursor.execute(self.sql, values[0])
+        elif self._values_list is None or len(values) > MOST_ROWS:
             await cursor.executemany(self.sql, values)
         else:
-            await cursor.execute(self.sql, values)
+            await cursor.execute(self.rows_sql(len(values)), [v for row in values for v in row])
+
+    def rows_sql(self, count: int) -> str:
+        """psycopg: this INSERT for `count` rows in one statement, its rows' placeholders
+        numbered on from the first row's."""
+        known = self._many_sql.get(count)
+        if known is None:
+            assert self._values_list is not None
+            head, row, tail = self._values_list
+            width = len(self._order)
+            rows = (_numbered(row, first=1 + n * width)[0] for n in range(count))  # type: ignore[index]
+            known = self._many_sql[count] = f"{head}{', '.join(rows)}{tail}"
+        return known
 
     async def result_of(self, cursor: Any) -> PreparedResult:
         """What this statement gave, once run on psycopg's asyncio `cursor`."""
@@ -138,8 +179,8 @@ class Prepared:
             return [self.values(row) for row in parameters]
         return self.values(parameters)
 
-    def values(self, parameters: dict[str, Any]) -> list[Any] | dict[str, Any]:
-        """The driver's parameters: processed, in order (SQLite) or by name (psycopg)."""
+    def values(self, parameters: dict[str, Any]) -> tuple[Any, ...]:
+        """The driver's parameters: processed, in their placeholders' order."""
         values = []
         for name, process in zip(self._order, self._bind, strict=True):
             if name in parameters:
@@ -149,7 +190,7 @@ class Prepared:
             else:
                 value = self._fixed[name]
             values.append(value if process is None else process(value))  # None too, as SQLAlchemy
-        return values if self._positional else dict(zip(self._order, values, strict=True))
+        return tuple(values)
 
     def _rows(self, description: Any, found: list[tuple[Any, ...]]) -> list[Any]:
         if not found:
@@ -167,6 +208,52 @@ class Prepared:
             )
             for raw in found
         ]
+
+
+def _values_list(sql: str) -> tuple[str, str, str] | None:
+    """A psycopg INSERT's text around its one VALUES list (numbered, `%%` made `%`), and
+    that list with psycopg's placeholders; None if any placeholder is outside the list."""
+    head, found, rest = sql.partition(" VALUES (")
+    end = _closing(rest)
+    if not found or end < 0:
+        return None
+    head, row, tail = f"{head} VALUES ", f"({rest[:end]})", rest[end + 1 :]
+    plain = [_numbered(text) for text in (head, tail)]
+    if any(numbered is None or numbered[1] for numbered in plain):
+        return None
+    return plain[0][0], row, plain[1][0]  # type: ignore[index]
+
+
+def _numbered(sql: str, first: int = 1) -> tuple[str, tuple[str, ...]] | None:
+    """psycopg's `%(name)s` placeholders as PostgreSQL's `$1`, `$2`... (one number a name,
+    from `first` on, in order of appearance) and its `%%` as `%`; with the names in their
+    numbers' order. None if the text holds any other `%`."""
+    names: dict[str, int] = {}
+    plain = True
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal plain
+        name = match.group(1)
+        if name is None:
+            plain = plain and match.group(0) == "%%"
+            return "%"
+        return f"${names.setdefault(name, first + len(names))}"
+
+    text = _PERCENT.sub(number, sql)
+    return (text, tuple(names)) if plain else None
+
+
+def _closing(text: str) -> int:
+    """Where in `text` the parenthesis opened just before it closes, or -1."""
+    depth = 1
+    for at, character in enumerate(text):
+        if character == "(":
+            depth += 1
+        elif character == ")":
+            depth -= 1
+            if depth == 0:
+                return at
+    return -1
 
 
 def _python_defaults(compiled: Compiled) -> dict[str, Callable[[], Any]] | None:

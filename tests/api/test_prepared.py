@@ -11,9 +11,23 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Column, Insert, Integer, MetaData, Table, func, insert, select
+from psycopg import pq
+from sqlalchemy import (
+    Column,
+    Insert,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 
 from api.persistence import make_engine
+from api.persistence import prepared as prepared_module
 from api.persistence.connection import make_async_engine
 from api.persistence.prepared import Prepared, PreparedResult
 from api.persistence.tenancy import CLINIC_PARAMETER, one_of
@@ -171,11 +185,27 @@ def test_which_statements_can_be_prepared(database_url):
     scale = Score.__table__.c.scale  # type: ignore[attr-defined]
     assert Prepared.of(select(scale).where(scale.in_(["a", "b"])), dialect) is None  # expands
     fixed = Prepared.of(select(scale).where(one_of(scale, ["a", "b"])), dialect)
-    assert fixed is not None and fixed.values({}) in (["a", "b"], {"param_1": "a", "param_2": "b"})
+    assert fixed is not None and fixed.values({}) == ("a", "b")
     assert Prepared.of(portal._OPEN_ASSIGNMENTS.statement, dialect) is not None  # one_of
     assert Prepared.of(portal._OWN.statement, dialect) is not None
     if not sqlite:  # the server's PostgreSQL engine is asyncio; a plain one is not prepared for
         assert Prepared.of(portal._OWN.statement, make_engine(database_url).dialect) is None
+
+
+def test_percent_signs_and_a_repeated_parameter_read_the_same(database_url, submitted):
+    """On psycopg the statement's `%(name)s` placeholders become `$n` and its escaped `%%`
+    a plain `%`: a literal percent sign, a LIKE pattern and one parameter used twice give
+    what SQLAlchemy gives."""
+    scores = Score.__table__.c  # type: ignore[attr-defined]
+    twice = bindparam("response_id")
+    statement = (
+        select(literal_column("'50% or 100%%'").label("share"), scores.scale, scores.label)
+        .where(scores.response_id == twice, scores.scale.like("%-%"))
+        .where(or_(scores.response_id == twice, scores.scale.like("%")))
+        .order_by(scores.scale)
+    )
+    expected, got = _both_ways(database_url, statement, {"response_id": submitted["response_id"]})
+    assert got == expected and got[0] and got[0][0][0] == "50% or 100%%"
 
 
 def _score_rows(submitted, count, **fields):
@@ -223,6 +253,57 @@ def test_an_insert_writes_the_same_rows_as_sqlalchemy(database_url, submitted):
         assert type(ours) is type(theirs)
     # The driver counts the rows; SQLAlchemy's batched insert on PostgreSQL does not (-1).
     assert got_count == 7 and counted == (7 if database_url.startswith("sqlite") else -1)
+
+
+def test_more_rows_than_one_statement_takes_are_written_the_same(database_url, submitted):
+    """Over `MOST_ROWS` rows psycopg sends them row by row (`executemany`); the rows are
+    the same either way."""
+    count = prepared_module.MOST_ROWS + 1
+    (expected, _), (got, got_count) = _inserted_both_ways(
+        database_url, _score_rows(submitted, count)
+    )
+    assert got_count == count and len(got) == count
+    columns = [column.name for column in Score.__table__.columns]  # type: ignore[attr-defined]
+    same = [i for i, name in enumerate(columns) if name not in ("id", "created_at")]
+    assert [[row[i] for i in same] for row in got] == [[row[i] for i in same] for row in expected]
+
+
+def test_postgresql_sends_an_inserts_rows_as_one_statement(database_url, submitted, tmp_path):
+    """On psycopg the rows of an INSERT go as one statement with a VALUES list a row (one
+    Bind message in libpq's trace of the protocol), up to `MOST_ROWS` rows; beyond that,
+    a Bind a row."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("sqlite3 runs an executemany in C, with no round trips to save")
+    engine = make_async_engine(database_url)
+    statement = responses._INSERT_SCORES.statement
+    seven, many = _score_rows(submitted, 7), _score_rows(submitted, prepared_module.MOST_ROWS + 1)
+
+    async def binds(rows):
+        async with engine.connect() as connection:
+            await connection.begin()
+            await connection.exec_driver_sql("SELECT 1")  # BEGIN goes before the trace
+            driver = (await connection.get_raw_connection()).driver_connection
+            prepared = Prepared.of(statement, connection.dialect, tuple(rows[0]))
+            trace = tmp_path / f"trace-{len(rows)}.txt"
+            with trace.open("w") as out:
+                driver.pgconn.trace(out.fileno())
+                driver.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+                result = await prepared.run_async(driver, rows)
+                driver.pgconn.untrace()
+            await connection.rollback()
+        # Each line: who sent it (F, the frontend: us), its length, the message, its fields.
+        messages = [line.split("\t")[:3] for line in trace.read_text().splitlines()]
+        return result.rowcount, sum(fields == ["F", fields[1], "Bind"] for fields in messages)
+
+    async def both():
+        try:
+            return await binds(seven), await binds(many)
+        finally:
+            await engine.dispose()
+
+    (seven_count, seven_binds), (many_count, many_binds) = asyncio.run(both())
+    assert (seven_count, seven_binds) == (7, 1)
+    assert (many_count, many_binds) == (len(many), len(many))
 
 
 def test_an_insert_gives_left_out_columns_their_defaults_row_by_row(database_url, submitted):
