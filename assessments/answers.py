@@ -40,6 +40,10 @@ def _collect(items: Any, index: dict[str, list[dict[str, Any]]]) -> None:
         answers = [a for a in answers if isinstance(a, dict)] if isinstance(answers, list) else []
         if isinstance(link_id, str) and answers and link_id not in index:
             index[link_id] = answers
-        _collect(item.get("item"), index)
+        children = item.get("item")
+        if children:
+            _collect(children, index)
         for answer in answers:
-            _collect(answer.get("item"), index)
+            nested = answer.get("item")
+            if nested:
+                _collect(nested, index)

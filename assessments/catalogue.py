@@ -50,6 +50,11 @@ class Instrument:
         """The items the Questionnaire computes itself (SDC calculatedExpression)."""
         return calculated_link_ids(self.questionnaire)
 
+    @cached_property
+    def reported_ranges(self) -> dict[str, tuple[float, float]]:
+        """Each scale's lowest and highest value as a score reports them (floats)."""
+        return {code: (float(low), float(high)) for code, (low, high) in self.ranges.items()}
+
     @property
     def version(self) -> str:
         return self.scoring.instrument.version

@@ -189,6 +189,15 @@ class QuestionnaireDefinition:
             return None
         return f"{self.url}|{self.version}" if self.version else self.url
 
+    @cached_property
+    def siblings(self) -> dict[str | None, dict[str, ItemDefinition]]:
+        """The items at each level by linkId, under their parent's linkId (None: the top)."""
+        levels: dict[str | None, dict[str, ItemDefinition]] = {None: {}}
+        for item in self.walk():
+            levels.setdefault(item.parent, {})[item.link_id] = item
+            levels.setdefault(item.link_id, {})
+        return levels
+
     def walk(self) -> Iterator[ItemDefinition]:
         """Every item, depth first, in document order."""
         stack = list(reversed(self.items))

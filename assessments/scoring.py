@@ -31,7 +31,14 @@ from assessments.answers import answers_by_link_id, plain_value, value_entry
 from assessments.calculated import calculated_scores, with_calculations
 from assessments.questionnaire import QuestionnaireDefinition, exact
 from assessments.spec import Scale, ScoringSpec
-from assessments.validation import WHOLE_STATUSES, InvalidResponse, Problem, validate_response
+from assessments.validation import (
+    WHOLE_STATUSES,
+    Choices,
+    InvalidResponse,
+    Problem,
+    validate_choices,
+    validate_response,
+)
 
 if TYPE_CHECKING:
     from assessments.catalogue import Instrument
@@ -89,7 +96,7 @@ def score_response(instrument: Instrument, response: Any) -> ScoredResponse:
     with Tandem's values in those items (`assessments.calculated`).
     """
     response, calculated, failure = with_calculations(instrument, response)
-    problems = validate_response(instrument.definition, response)
+    problems, choices = validate_choices(instrument.definition, response)
     if not problems and response.get("status") not in WHOLE_STATUSES:
         problems.append(
             Problem("invalid-status", "/status", "only a completed or amended response is scored")
@@ -97,7 +104,8 @@ def score_response(instrument: Instrument, response: Any) -> ScoredResponse:
     if problems:
         raise InvalidResponse(problems)
     answers = first_answers(response)
-    scores = list(_score_scales(instrument, item_values(instrument.definition, answers)))
+    values = item_values(instrument.definition, answers, choices)
+    scores = list(_score_scales(instrument, values))
     return ScoredResponse(
         instrument=instrument.canonical,
         scores=tuple(scores + calculated_scores(instrument, calculated, failure)),
@@ -127,17 +135,22 @@ def first_answers(response: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def item_values(
-    definition: QuestionnaireDefinition, answers: Mapping[str, dict[str, Any]]
+    definition: QuestionnaireDefinition,
+    answers: Mapping[str, dict[str, Any]],
+    choices: Choices | None = None,
 ) -> dict[str, Exact]:
     """The numeric value of each answered question, by linkId.
 
     Choice answers take the ordinal weight of the Questionnaire's matching
-    option; numbers count as themselves; booleans as 1 and 0.
+    option (the one validation found, when `choices` holds it); numbers count
+    as themselves; booleans as 1 and 0.
     """
     values: dict[str, Exact] = {}
+    chosen = choices or {}
     for link_id, answer in answers.items():
         if link_id in definition.by_link_id:
-            value = _numeric(definition, link_id, answer)
+            option = chosen.get(id(answer))
+            value = option.weight if option is not None else _numeric(definition, link_id, answer)
             if value is not None:
                 values[link_id] = value
     return values
@@ -193,7 +206,7 @@ def _scale_range(
 
 
 def _score_scales(instrument: Instrument, values: Mapping[str, Exact]) -> Iterator[ScaleScore]:
-    spec, definition, ranges = instrument.scoring, instrument.definition, instrument.ranges
+    spec, definition, ranges = instrument.scoring, instrument.definition, instrument.reported_ranges
     computed: dict[str, Exact | None] = {}
     used: dict[str, tuple[str, ...]] = {}
     for scale in spec.scales:
@@ -211,8 +224,8 @@ def _score_scales(instrument: Instrument, values: Mapping[str, Exact]) -> Iterat
             scale=scale.code,
             label=scale.label,
             value=reported,
-            min=float(low),
-            max=float(high),
+            min=low,
+            max=high,
             band=band.code if band else None,
             band_label=band.label if band else None,
             interpretation=band.interpretation if band else None,

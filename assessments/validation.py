@@ -22,6 +22,7 @@ from typing import Any
 from assessments import json_text
 from assessments.answers import answers_by_link_id, value_entry
 from assessments.questionnaire import (
+    AnswerOption,
     EnableWhen,
     ItemDefinition,
     QuestionnaireDefinition,
@@ -73,6 +74,18 @@ def validate_response(
     questionnaire: QuestionnaireDefinition | dict[str, Any], response: Any
 ) -> list[Problem]:
     """Every problem in `response` against `questionnaire`; an empty list means valid."""
+    return validate_choices(questionnaire, response)[0]
+
+
+Choices = dict[int, AnswerOption]  # the option each answer chose, by the answer's id()
+
+
+def validate_choices(
+    questionnaire: QuestionnaireDefinition | dict[str, Any], response: Any
+) -> tuple[list[Problem], Choices]:
+    """`validate_response`, and the option each answer with options chose, found on the
+    way (keyed by `id()` of the answer's JSON object, so valid only while `response` is
+    unchanged): scoring reads its weights from there instead of finding them again."""
     definition = (
         questionnaire
         if isinstance(questionnaire, QuestionnaireDefinition)
@@ -80,7 +93,7 @@ def validate_response(
     )
     problems: list[Problem] = []
     if not isinstance(response, dict):
-        return [Problem("invalid-structure", "", "the response must be a JSON object")]
+        return [Problem("invalid-structure", "", "the response must be a JSON object")], {}
     if response.get("resourceType") != "QuestionnaireResponse":
         problems.append(
             Problem(
@@ -105,12 +118,12 @@ def validate_response(
     items = response.get("item", [])
     if not isinstance(items, list):
         problems.append(Problem("invalid-structure", "/item", "item must be a list"))
-        return problems
+        return problems, {}
     whole = isinstance(status, str) and status in WHOLE_STATUSES
     walker = _Walker(definition, whole=whole, problems=problems)
     root = _Instance(parent=None, items=items, scope=None)
-    walker.walk_level(definition.items, items, "/item", root, enabled=True)
-    return problems
+    walker.walk_level(None, items, "/item", root, enabled=True)
+    return problems, walker.choices
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -196,29 +209,35 @@ class _Walker:
     definition: QuestionnaireDefinition
     whole: bool
     problems: list[Problem]
+    choices: Choices = field(default_factory=dict)
 
     def add(self, code: str, location: str, message: str, link_id: str | None) -> None:
         self.problems.append(Problem(code, location, message, link_id))
 
     def walk_level(
         self,
-        definitions: tuple[ItemDefinition, ...],
+        parent: ItemDefinition | None,
         items: list[Any],
         pointer: str,
         instance: _Instance,
         enabled: bool,
     ) -> None:
-        """Check the sibling `items` against the sibling `definitions`."""
-        known = {d.link_id: d for d in definitions}
+        """Check the sibling `items` against the definitions of `parent`'s children (the
+        Questionnaire's top items when None)."""
+        definitions = parent.children if parent else self.definition.items
+        known = self.definition.siblings[parent.link_id if parent else None]
         occurrences: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for index, item in enumerate(items):
-            location = f"{pointer}/{index}"
             if not isinstance(item, dict):
-                self.add("invalid-structure", location, "item must be a JSON object", None)
+                self.add(
+                    "invalid-structure", f"{pointer}/{index}", "item must be a JSON object", None
+                )
                 continue
             link_id = item.get("linkId")
             if not isinstance(link_id, str) or not link_id:
-                self.add("invalid-structure", f"{location}/linkId", "item has no linkId", None)
+                self.add(
+                    "invalid-structure", f"{pointer}/{index}/linkId", "item has no linkId", None
+                )
                 continue
             if link_id in known:
                 occurrences.setdefault(link_id, []).append((index, item))
@@ -227,14 +246,14 @@ class _Walker:
                 where = f"inside '{home}'" if home else "at the top level"
                 self.add(
                     "misplaced-item",
-                    location,
+                    f"{pointer}/{index}",
                     f"item '{link_id}' belongs {where}, not here",
                     link_id,
                 )
             else:
                 self.add(
                     "unknown-item",
-                    location,
+                    f"{pointer}/{index}",
                     f"item '{link_id}' is not in the Questionnaire",
                     link_id,
                 )
@@ -314,7 +333,7 @@ class _Walker:
                     )
                 return
             group_instance = _Instance(instance, children, definition.descendants)
-            self.walk_level(definition.children, children, f"{pointer}/item", group_instance, True)
+            self.walk_level(definition, children, f"{pointer}/item", group_instance, True)
             if self.whole and definition.required and not _has_answers(item):
                 self.add(
                     "required",
@@ -342,9 +361,7 @@ class _Walker:
                     )
                     continue
                 nested_instance = _Instance(instance, nested, definition.descendants)
-                self.walk_level(
-                    definition.children, nested, f"{answer_pointer}/item", nested_instance, True
-                )
+                self.walk_level(definition, nested, f"{answer_pointer}/item", nested_instance, True)
         if children:
             if answers and any(isinstance(a, dict) and a.get("item") for a in answers):
                 self.add(
@@ -355,9 +372,7 @@ class _Walker:
                 )
             else:
                 child_instance = _Instance(instance, children, definition.descendants)
-                self.walk_level(
-                    definition.children, children, f"{pointer}/item", child_instance, True
-                )
+                self.walk_level(definition, children, f"{pointer}/item", child_instance, True)
         if self.whole and definition.required and not answers:
             self.add("required", pointer, f"item '{link_id}' is required", link_id)
 
@@ -376,12 +391,11 @@ class _Walker:
             )
             return
         key, value = entry
-        value_pointer = f"{pointer}/{key}"
         allowed = definition.allowed_value_keys
         if key not in allowed:
             self.add(
                 "wrong-type",
-                value_pointer,
+                f"{pointer}/{key}",
                 f"item '{link_id}' is of type {definition.type} and takes "
                 f"{' or '.join(sorted(allowed)) or 'no answer'}, not {key}",
                 link_id,
@@ -389,18 +403,21 @@ class _Walker:
             return
         shape_error = _shape_error(key, value)
         if shape_error:
-            self.add("wrong-type", value_pointer, f"{key} {shape_error}", link_id)
+            self.add("wrong-type", f"{pointer}/{key}", f"{key} {shape_error}", link_id)
             return
         if definition.options and (definition.type == "choice" or key != "valueString"):
-            if definition.option_for(key, value) is None:
+            option = definition.option_for(key, value)
+            if option is None:
                 self.add(
                     "not-an-option",
-                    value_pointer,
+                    f"{pointer}/{key}",
                     f"{_describe(key, value)} is not one of the options of '{link_id}'",
                     link_id,
                 )
+            else:
+                self.choices[id(answer)] = option
             return
-        self.check_constraints(definition, key, value, value_pointer)
+        self.check_constraints(definition, key, value, f"{pointer}/{key}")
 
     def check_constraints(
         self, definition: ItemDefinition, key: str, value: Any, pointer: str
