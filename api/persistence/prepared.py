@@ -72,11 +72,15 @@ class Prepared:
         self._defaults = defaults or {}  # an INSERT's left-out columns, made per row
         binds = {name: bind for bind, name in compiled.bind_names.items()}
         # Parameters go by position: SQLite's qmark ones, and psycopg's pyformat ones once
-        # numbered (`of` refuses a statement whose placeholders do not number).
-        if compiled.positiontup is not None:
-            self.sql, self._order = compiled.string, tuple(compiled.positiontup)
-        else:
-            self.sql, self._order = _numbered(compiled.string)  # type: ignore[misc]
+        # numbered.
+        numbered = (
+            (compiled.string, tuple(compiled.positiontup))
+            if compiled.positiontup is not None
+            else _numbered(compiled.string)
+        )
+        if numbered is None:
+            raise ValueError("a placeholder psycopg would not read: Prepared.of refuses these")
+        self.sql, self._order = numbered
         self._fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
         self._bind: tuple[Processor, ...] = tuple(
             binds[name].type._cached_bind_processor(dialect) for name in self._order
@@ -163,7 +167,11 @@ class Prepared:
             assert self._values_list is not None
             head, row, tail = self._values_list
             width = len(self._order)
-            rows = (_numbered(row, first=1 + n * width)[0] for n in range(count))  # type: ignore[index]
+            rows = []
+            for n in range(count):
+                numbered = _numbered(row, first=1 + n * width)
+                assert numbered is not None  # the whole statement numbered (`of` checks)
+                rows.append(numbered[0])
             known = self._many_sql[count] = f"{head}{', '.join(rows)}{tail}"
         return known
 
@@ -217,11 +225,10 @@ def _values_list(sql: str) -> tuple[str, str, str] | None:
     end = _closing(rest)
     if not found or end < 0:
         return None
-    head, row, tail = f"{head} VALUES ", f"({rest[:end]})", rest[end + 1 :]
-    plain = [_numbered(text) for text in (head, tail)]
-    if any(numbered is None or numbered[1] for numbered in plain):
+    before, after = _numbered(f"{head} VALUES "), _numbered(rest[end + 1 :])
+    if before is None or after is None or before[1] or after[1]:
         return None
-    return plain[0][0], row, plain[1][0]  # type: ignore[index]
+    return before[0], f"({rest[:end]})", after[0]
 
 
 def _numbered(sql: str, first: int = 1) -> tuple[str, tuple[str, ...]] | None:
