@@ -149,7 +149,7 @@ def item_values(
     chosen = choices or {}
     for link_id, answer in answers.items():
         if link_id in definition.by_link_id:
-            option = chosen.get(id(answer))
+            option = chosen.get((link_id, id(answer)))
             value = option.weight if option is not None else _numeric(definition, link_id, answer)
             if value is not None:
                 values[link_id] = value

@@ -77,15 +77,17 @@ def validate_response(
     return validate_choices(questionnaire, response)[0]
 
 
-Choices = dict[int, AnswerOption]  # the option each answer chose, by the answer's id()
+# The option each answer chose, by (the question's linkId, the answer object's id()): the
+# same answer object given to two questions chose an option of each.
+Choices = dict[tuple[str, int], AnswerOption]
 
 
 def validate_choices(
     questionnaire: QuestionnaireDefinition | dict[str, Any], response: Any
 ) -> tuple[list[Problem], Choices]:
     """`validate_response`, and the option each answer with options chose, found on the
-    way (keyed by `id()` of the answer's JSON object, so valid only while `response` is
-    unchanged): scoring reads its weights from there instead of finding them again."""
+    way (keyed by the question and `id()` of the answer's JSON object, so valid only while
+    `response` is unchanged): scoring reads its weights there instead of finding them again."""
     definition = (
         questionnaire
         if isinstance(questionnaire, QuestionnaireDefinition)
@@ -415,7 +417,7 @@ class _Walker:
                     link_id,
                 )
             else:
-                self.choices[id(answer)] = option
+                self.choices[link_id, id(answer)] = option
             return
         self.check_constraints(definition, key, value, f"{pointer}/{key}")
 

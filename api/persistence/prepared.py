@@ -57,7 +57,7 @@ Processor = Callable[[Any], Any] | None
 Rows = dict[str, Any] | list[dict[str, Any]]  # one statement's parameters, or an INSERT's rows
 _DRIVERS = {("sqlite", "pysqlite", False), ("postgresql", "psycopg", True)}
 MOST_ROWS = 100  # rows of an INSERT sent as one statement on psycopg
-_PERCENT = re.compile(r"%\((\w+)\)s|%%|%")  # psycopg's placeholder, escaped percent, or other
+_PERCENT = re.compile(r"%\(([^)]+)\)s|%%|%")  # psycopg's placeholder, escaped percent, or other
 
 
 class Prepared:
@@ -92,7 +92,9 @@ class Prepared:
         self._read: tuple[Processor, ...] | None = None
         names = [column[0] for column in compiled._result_columns]
         self._row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
-        self._values_list = None if compiled.positiontup else _values_list(compiled.string)
+        self._values_list = (
+            None if compiled.positiontup is not None else _values_list(compiled.string)
+        )
         self._many_sql: dict[int, str] = {}
 
     @classmethod
@@ -220,10 +222,15 @@ class Prepared:
 
 def _values_list(sql: str) -> tuple[str, str, str] | None:
     """A psycopg INSERT's text around its one VALUES list (numbered, `%%` made `%`), and
-    that list with psycopg's placeholders; None if any placeholder is outside the list."""
+    that list with psycopg's placeholders; None if any placeholder is outside the list, if
+    the list holds a quoted literal or name (a parenthesis in one would mislead the split),
+    or if rows that meet a conflict are updated (two rows of one statement may not update
+    the same row; `executemany` updates it twice, in order)."""
     head, found, rest = sql.partition(" VALUES (")
     end = _closing(rest)
-    if not found or end < 0:
+    if not found or end < 0 or "'" in rest[:end] or '"' in rest[:end]:
+        return None
+    if "DO UPDATE" in rest[end + 1 :].upper():
         return None
     before, after = _numbered(f"{head} VALUES "), _numbered(rest[end + 1 :])
     if before is None or after is None or before[1] or after[1]:

@@ -345,3 +345,28 @@ def test_which_inserts_can_be_prepared(database_url):
     made_in_sql = Prepared.of(insert(table), dialect, ("id", "context"))
     assert made_in_sql is not None and "abs(" in made_in_sql.sql  # in the statement itself
     assert Prepared.of(insert(table), dialect, ("id", "stamp")) is None  # needs the context
+
+
+@pytest.mark.parametrize(
+    ("sql", "rows_at_once"),
+    [
+        ("INSERT INTO t (a, b) VALUES (%(a)s::UUID, %(b)s)", True),
+        ("INSERT INTO t (a, b) VALUES (%(a)s, abs(%(b)s))", True),
+        ("INSERT INTO t (a, b) VALUES (%(a)s, %(b)s) ON CONFLICT DO NOTHING", True),
+        # a parenthesis in a literal would split the row in the wrong place
+        ("INSERT INTO t (a, b) VALUES (%(a)s, 'x)y')", False),
+        # two rows of one statement may not update the same row; executemany updates it twice
+        ("INSERT INTO t (a) VALUES (%(a)s) ON CONFLICT (a) DO UPDATE SET a = excluded.a", False),
+        ("INSERT INTO t (a) SELECT %(a)s", False),
+    ],
+)
+def test_which_inserts_go_as_one_statement_of_many_rows(sql, rows_at_once):
+    assert (prepared_module._values_list(sql) is not None) is rows_at_once
+
+
+def test_psycopgs_placeholders_are_numbered_once_each():
+    numbered = prepared_module._numbered(
+        "SELECT %(a-b)s, %(c)s, %(a-b)s, '100%%' WHERE x LIKE %(c)s", first=3
+    )
+    assert numbered == ("SELECT $3, $4, $3, '100%' WHERE x LIKE $4", ("a-b", "c"))
+    assert prepared_module._numbered("SELECT '50%'") is None  # psycopg would refuse it too
