@@ -191,7 +191,8 @@ class QuestionnaireDefinition:
 
     @cached_property
     def siblings(self) -> dict[str | None, dict[str, ItemDefinition]]:
-        """The items at each level by linkId, under their parent's linkId (None: the top)."""
+        """The items at each level by linkId, in the Questionnaire's order, under their
+        parent's linkId (None: the top; an item without children has an empty level)."""
         levels: dict[str | None, dict[str, ItemDefinition]] = {None: {}}
         for item in self.walk():
             levels.setdefault(item.parent, {})[item.link_id] = item

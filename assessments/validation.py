@@ -226,7 +226,6 @@ class _Walker:
     ) -> None:
         """Check the sibling `items` against the definitions of `parent`'s children (the
         Questionnaire's top items when None)."""
-        definitions = parent.children if parent else self.definition.items
         known = self.definition.siblings[parent.link_id if parent else None]
         occurrences: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for index, item in enumerate(items):
@@ -260,7 +259,7 @@ class _Walker:
                     link_id,
                 )
 
-        for definition in definitions:
+        for definition in known.values():  # in the Questionnaire's order
             found = occurrences.get(definition.link_id, [])
             item_enabled = enabled and enable_when_holds(definition, instance)
             if len(found) > 1 and not (definition.type == "group" and definition.repeats):

@@ -335,19 +335,24 @@ class KeptConnections:
     idle carries nothing to the next: a read's statements each committed as
     they ran (the read pool is in autocommit), a write's transaction
     committed. So a request takes the connection given back last, and gives
-    it back here; it goes back to the pool instead when the request's block
-    raised through it, when it is not idle (closed, or inside a transaction),
-    when a request is waiting for a pool that has lent all it may (the pool
-    hands it on; while it may still make one, it makes one, and the kept ones
-    stay kept: handing them on kept the pool from growing and cost reads 16%
-    of their instructions. If the server refuses new connections before the
-    pool reaches its size, a waiting request waits on the pool's retries, not
-    on these), or when the pool lent it longer ago than its
-    `max_lifetime` (the pool then replaces it). No more wait here than the
-    pool lends. Every `max_idle` of the
-    pool's, a task of their own (`start`) gives back those unused that long,
-    so the pool still closes idle connections beyond its minimum when traffic
-    stops; requests take from the other end.
+    it back here. It goes back to the pool instead:
+
+    - when the request's block raised through it, or left it not idle (closed,
+      or inside a transaction);
+    - when a request is waiting for a pool that has lent all it may: the pool
+      hands it on. While the pool may still make one, it makes one and the
+      kept ones stay kept (handing them on kept the pool from growing and cost
+      reads 16% of their instructions). If the server refuses new connections
+      before the pool reaches its size, a waiting request waits on the pool's
+      retries, not on these;
+    - when the pool lent it longer ago than its `max_lifetime` (the pool then
+      replaces it);
+    - when unused for the pool's `max_idle`: a task of their own (`start`)
+      gives those back every `max_idle`, so the pool still closes idle
+      connections beyond its minimum when traffic stops. Requests take from
+      the other end.
+
+    No more are out of the pool than it lends.
     """
 
     def __init__(self, bind: DriverBind) -> None:

@@ -67,20 +67,13 @@ class Prepared:
         self,
         compiled: Compiled,
         dialect: Dialect,
+        positional: tuple[str, tuple[str, ...]],
         defaults: dict[str, Callable[[], Any]] | None = None,
     ) -> None:
         self._defaults = defaults or {}  # an INSERT's left-out columns, made per row
         binds = {name: bind for bind, name in compiled.bind_names.items()}
-        # Parameters go by position: SQLite's qmark ones, and psycopg's pyformat ones once
-        # numbered.
-        numbered = (
-            (compiled.string, tuple(compiled.positiontup))
-            if compiled.positiontup is not None
-            else _numbered(compiled.string)
-        )
-        if numbered is None:
-            raise ValueError("a placeholder psycopg would not read: Prepared.of refuses these")
-        self.sql, self._order = numbered
+        # The statement with its parameters by position (`_positional`), and their names.
+        self.sql, self._order = positional
         self._fixed = {name: bind.value for name, bind in binds.items() if not bind.required}
         self._bind: tuple[Processor, ...] = tuple(
             binds[name].type._cached_bind_processor(dialect) for name in self._order
@@ -92,9 +85,9 @@ class Prepared:
         self._read: tuple[Processor, ...] | None = None
         names = [column[0] for column in compiled._result_columns]
         self._row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
-        self._values_list = (
-            None if compiled.positiontup is not None else _values_list(compiled.string)
-        )
+        # psycopg: an INSERT's rows go as one statement (`rows_sql`) when its text allows.
+        on_psycopg_inserting = compiled.positiontup is None and compiled.isinsert
+        self._values_list = _values_list(compiled.string) if on_psycopg_inserting else None
         self._many_sql: dict[int, str] = {}
 
     @classmethod
@@ -120,9 +113,8 @@ class Prepared:
             compiled = statement.compile(dialect=dialect)
         if compiled.escaped_bind_names or "POSTCOMPILE" in compiled.string:
             return None
-        if compiled.positiontup is None and _numbered(compiled.string) is None:
-            return None
-        return cls(compiled, dialect, defaults)
+        positional = _positional(compiled)
+        return None if positional is None else cls(compiled, dialect, positional, defaults)
 
     def run(self, driver: sqlite3.Connection, parameters: Rows) -> PreparedResult:
         """Run on sqlite3 (in the caller's transaction); an INSERT's rows in one `executemany`."""
@@ -218,6 +210,15 @@ class Prepared:
             )
             for raw in found
         ]
+
+
+def _positional(compiled: Compiled) -> tuple[str, tuple[str, ...]] | None:
+    """The statement's text with its parameters by position, and their names in that
+    order: SQLite's qmark as compiled, psycopg's pyformat numbered; None if psycopg would
+    not read it."""
+    if compiled.positiontup is not None:
+        return compiled.string, tuple(compiled.positiontup)
+    return _numbered(compiled.string)
 
 
 def _values_list(sql: str) -> tuple[str, str, str] | None:

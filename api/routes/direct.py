@@ -133,7 +133,7 @@ class _DirectCall:
                 and _once_and_unlimited(marker, dependency, self.dependencies)
                 and (not yields or _left_before_the_response(marker))
             ):
-                self.dependencies.append((name, dependant.call, dependant if yields else None))
+                self.dependencies.append((name, dependency, dependant if yields else None))
             elif hint is Request and plain:
                 self._request = name
             elif name in path_names and plain and _plain_type(hint):
