@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime
 from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import Field, SQLModel
 
 # Every constraint and index gets a predictable name, so later migrations can
@@ -28,6 +29,19 @@ SQLModel.metadata.naming_convention = {
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
 
+class _SQLiteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME, its text written by `datetime.isoformat`: the same text as
+    SQLAlchemy's default storage format (a four-digit year, always six digits of
+    microseconds), made without the dict and %-formatting SQLAlchemy spends on each value
+    (a submission writes ten). Read back by SQLAlchemy's own processor."""
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        def process(value: datetime | None) -> str | None:
+            return None if value is None else value.isoformat(" ", "microseconds")
+
+        return process
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every database.
 
@@ -38,12 +52,18 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteDateTime())
+        return super().load_dialect_impl(dialect)
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime: Tandem stores timezone-aware UTC datetimes only")
-        value = value.astimezone(UTC)
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
