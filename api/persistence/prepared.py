@@ -44,6 +44,8 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from functools import partial
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 import psycopg
@@ -177,9 +179,35 @@ class Prepared:
 
     def driver_values(self, parameters: Rows) -> Any:
         """`values` of one statement's parameters, or a list of them for an INSERT's rows."""
-        if isinstance(parameters, list):
-            return [self.values(row) for row in parameters]
-        return self.values(parameters)
+        if not isinstance(parameters, list):
+            return self.values(parameters)
+        if len(parameters) == 1:
+            return [self.values(parameters[0])]
+        return self._rows_values(parameters)
+
+    def _rows_values(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """`values` of each of an INSERT's rows (each naming the same columns), made column
+        by column: a value that is one object in every row (the clinic, the response its
+        scores belong to, the time) is processed once."""
+        count = len(rows)
+        first = rows[0]
+        columns = []
+        for name, process in zip(self._order, self._bind, strict=True):
+            if name in first:
+                given = [row[name] for row in rows]
+            elif name in self._defaults:
+                make = self._defaults[name]
+                given = [make() for _ in rows]
+            else:
+                given = [self._fixed[name]] * count
+            if process is not None:
+                one = given[0]
+                if all(map(is_, given, repeat(one, count))):
+                    given = [process(one)] * count
+                else:
+                    given = [process(value) for value in given]
+            columns.append(given)
+        return list(zip(*columns, strict=True))
 
     def values(self, parameters: dict[str, Any]) -> tuple[Any, ...]:
         """The driver's parameters: processed, in their placeholders' order."""

@@ -326,6 +326,34 @@ def test_an_insert_gives_left_out_columns_their_defaults_row_by_row(database_url
     assert [[row[i] for i in same] for row in got] == [[row[i] for i in same] for row in expected]
 
 
+def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(engine, submitted):
+    """An INSERT's rows are made column by column, a value that is one object in every row
+    processed once: the driver gets what it would for each row on its own, whether a
+    column's values are one object, equal objects, or differ (None among them)."""
+    now = utcnow()
+    shared_list = ["a", "b"]
+    rows = [
+        row
+        | {
+            "id": new_id(),
+            "created_at": now,  # one object in every row
+            "items_used": shared_list if n < 3 else ["a", "b"],  # one object, then equal ones
+            "response_id": uuid.UUID(str(submitted["response_id"])),  # equal, not one object
+        }
+        for n, row in enumerate(_score_rows(submitted, 5))
+    ]
+    prepared = Prepared.of(responses._INSERT_SCORES.statement, engine.dialect, tuple(rows[0]))
+    assert prepared is not None
+
+    def plain(values):  # psycopg's JSON wrapper compares by identity: compare what it holds
+        return [tuple(getattr(value, "obj", value) for value in row) for row in values]
+
+    alone = [prepared.values(row) for row in rows]
+    together = prepared.driver_values(rows)
+    assert len(together) == 5 and plain(together) == plain(alone)
+    assert len({row[prepared._order.index("id")] for row in together}) == 5
+
+
 def test_which_inserts_can_be_prepared(database_url):
     sqlite = database_url.startswith("sqlite")
     dialect = (make_engine(database_url) if sqlite else make_async_engine(database_url)).dialect
