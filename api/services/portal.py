@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 
 from api.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, one_of, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, constant, one_of, scoped
 from api.services.assignments import number_status_change
 from api.services.instruments import InstrumentKey, clinical_definition_of
 from api.services.portal_links import PortalVisitor
@@ -230,7 +230,7 @@ _PROGRESS = scoped(
     select(_response.id).where(
         _response.clinic_id == _clinic,
         _response.assignment_id == bindparam("assignment_id"),
-        _response.status == ResponseStatus.IN_PROGRESS.value,
+        _response.status == constant(ResponseStatus.IN_PROGRESS.value),
     )
 )
 

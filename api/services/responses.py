@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 import assessments
 from api.errors import FieldProblem, InvalidInput, NotFound
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, one_of, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, constant, one_of, scoped
 from api.services import alerts
 from api.services.instruments import (
     InstrumentKey,
@@ -83,7 +83,7 @@ _CONTINUE_RESPONSE = scoped(
     .where(
         _response.clinic_id == _clinic,
         _response.id == bindparam("progress_id"),
-        _response.status == ResponseStatus.IN_PROGRESS.value,
+        _response.status == constant(ResponseStatus.IN_PROGRESS.value),
         _response.client_id == bindparam("for_client"),
         _response.instrument_id == bindparam("for_instrument"),
     )

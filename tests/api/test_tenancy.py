@@ -32,7 +32,14 @@ from api.persistence import (
     acting_for,
     scope_to_clinic,
 )
-from api.persistence.tenancy import CLINIC_PARAMETER, Scoped, by_secret, one_of, scoped
+from api.persistence.tenancy import (
+    CLINIC_PARAMETER,
+    Scoped,
+    by_secret,
+    constant,
+    one_of,
+    scoped,
+)
 from api.services import assignments, portal, responses
 from schemas import (
     Assignment,
@@ -857,6 +864,31 @@ def _gap(statement, reason: str):
 def test_scoped_refuses_what_it_cannot_confine(statement):
     with pytest.raises(TenancyError):
         scoped(statement())
+
+
+def test_a_constant_is_written_into_the_statement_and_passes_the_check(engine):
+    """`constant` writes a plain word as an SQL string (no parameter), and `scoped` accepts
+    it; anything that could end the quoted string is refused, by both."""
+    statement = scoped(
+        select(CLIENT.c.id).where(CLIENT.c.clinic_id == OURS, CLIENT.c.name == constant("in-a_1"))
+    ).statement
+    compiled = statement.compile(dialect=engine.dialect)
+    assert "client.name = 'in-a_1'" in str(compiled)
+    assert set(compiled.params) == {CLINIC_PARAMETER}
+    for unsafe in ("it's", "a b", "x'; DROP TABLE client; --", "", "-leading"):
+        with pytest.raises(ValueError, match="not a plain word"):
+            constant(unsafe)
+    with pytest.raises(TenancyError, match="quoted plain word"):
+        scoped(select(CLIENT.c.id).where(CLIENT.c.clinic_id == OURS, literal_column("'it''s'")))
+
+
+def test_the_in_progress_response_is_found_by_a_status_written_in(engine):
+    """The partial index on in-progress responses serves these statements with no
+    parameter for the status: SQLite plans such a statement once, not at every run."""
+    for statement in (portal._PROGRESS, responses._CONTINUE_RESPONSE):
+        compiled = statement.statement.compile(dialect=engine.dialect)
+        assert "response.status = 'in-progress'" in str(compiled)
+        assert "in-progress" not in [str(value) for value in compiled.params.values()]
 
 
 def test_an_aliased_table_cannot_read_another_clinics_rows(engine, database_url, session):
