@@ -223,8 +223,11 @@ class ClinicConnection:
     def _confine(self, statement: Scoped, parameters: Parameters) -> Parameters:
         clinic_id = self.clinic_id
         rows = parameters if isinstance(parameters, list) else [parameters or {}]
-        if any(row.get(key, clinic_id) != clinic_id for row in rows for key in _CLINIC_KEYS):
-            raise TenancyError("parameters name another clinic")
+        for row in rows:
+            for key in _CLINIC_KEYS:
+                named = row.get(key, clinic_id)
+                if named is not clinic_id and named != clinic_id:  # `is`: no UUID.__eq__ call
+                    raise TenancyError("parameters name another clinic")
         if statement.inserts:
             if not isinstance(parameters, list):
                 raise TenancyError("an INSERT on a clinic connection takes a list of rows")
