@@ -326,7 +326,7 @@ def test_an_insert_gives_left_out_columns_their_defaults_row_by_row(database_url
     assert [[row[i] for i in same] for row in got] == [[row[i] for i in same] for row in expected]
 
 
-def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(engine, submitted):
+def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(database_url, submitted):
     """An INSERT's rows are made column by column, a value that is one object in every row
     processed once: the driver gets what it would for each row on its own, whether a
     column's values are one object, equal objects, or differ (None among them)."""
@@ -336,13 +336,21 @@ def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(engine, su
         row
         | {
             "id": new_id(),
-            "created_at": now,  # one object in every row
-            "items_used": shared_list if n < 3 else ["a", "b"],  # one object, then equal ones
+            "created_at": now if n < 4 else now + timedelta(seconds=1),  # one object, then not
+            "items_used": shared_list if n < 3 else [f"item-{n}"],  # one object, then others
             "response_id": uuid.UUID(str(submitted["response_id"])),  # equal, not one object
         }
         for n, row in enumerate(_score_rows(submitted, 5))
     ]
-    prepared = Prepared.of(responses._INSERT_SCORES.statement, engine.dialect, tuple(rows[0]))
+    if database_url.startswith("sqlite"):
+        engine = make_engine(database_url)
+        dialect = engine.dialect
+        engine.dispose()
+    else:  # the dialect the server runs statements with: psycopg's asyncio one
+        async_engine = make_async_engine(database_url)
+        dialect = async_engine.dialect
+        asyncio.run(async_engine.dispose())
+    prepared = Prepared.of(responses._INSERT_SCORES.statement, dialect, tuple(rows[0]))
     assert prepared is not None
 
     def plain(values):  # psycopg's JSON wrapper compares by identity: compare what it holds
