@@ -33,9 +33,13 @@ class _SQLiteDateTime(sqlite.DATETIME):
     """SQLite's DATETIME, its text written by `datetime.isoformat`: the same text as
     SQLAlchemy's default storage format (a four-digit year, always six digits of
     microseconds), made without the dict and %-formatting SQLAlchemy spends on each value
-    (a submission writes ten). Read back by SQLAlchemy's own processor."""
+    (a submission writes ten). Read back by SQLAlchemy's own processor. Given a storage
+    format of its own, it writes that one as SQLAlchemy does."""
 
     def bind_processor(self, dialect: Dialect) -> Any:
+        if self._storage_format != sqlite.DATETIME._storage_format:
+            return super().bind_processor(dialect)
+
         def process(value: datetime | None) -> str | None:
             return None if value is None else value.isoformat(" ", "microseconds")
 

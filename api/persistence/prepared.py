@@ -22,8 +22,9 @@ statement with a VALUES list a row (up to `MOST_ROWS` rows; more go in one
 `executemany`). psycopg's `executemany` in a pipeline waits on the event loop
 after every row it sends: six score rows cost six wakeups where one
 statement costs one. The columns they leave out that have a
-Python-side default (an id, a timestamp, an empty list) get it here, row by
-row, as SQLAlchemy would give it: a constant, or a function of no arguments.
+Python-side default (an id, a timestamp, an empty list) get it here, a new one
+for each row, as SQLAlchemy would give it: a constant, or a function of no
+arguments.
 A submission inserts its response and its scores this way.
 
 What this cannot run (`Prepared.of` gives None): inserts with preset values
@@ -181,14 +182,16 @@ class Prepared:
         """`values` of one statement's parameters, or a list of them for an INSERT's rows."""
         if not isinstance(parameters, list):
             return self.values(parameters)
-        if len(parameters) == 1:
-            return [self.values(parameters[0])]
+        if len(parameters) <= 1:
+            return [self.values(row) for row in parameters]
         return self._rows_values(parameters)
 
     def _rows_values(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """`values` of each of an INSERT's rows (each naming the same columns), made column
-        by column: a value that is one object in every row (the clinic, the response its
-        scores belong to, the time) is processed once."""
+        """`values` of each of an INSERT's rows, made column by column: a value that is one
+        object in every row (the clinic, the response its scores belong to, the time) is
+        processed once. Each row names the same columns (`connection._keys` refuses
+        others), so where a column's values come from (given, a default made for each
+        row, or fixed) is decided once for all rows, as `values` decides it for one."""
         count = len(rows)
         first = rows[0]
         columns = []

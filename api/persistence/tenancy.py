@@ -337,14 +337,19 @@ class Scoped:
 
 
 def constant(value: str) -> Any:
-    """`value` written into the statement as an SQL string, not sent as a parameter: for a
-    value a partial index names (`response.status = 'in-progress'`). SQLite uses such an
-    index for a parameter only by looking at its value, so it plans the statement again at
-    every run: reading an in-progress response by its assignment took 37 us that way and
-    7 us with the value written in (sqlite3, 3,000 runs). Plain words only (letters,
-    digits, `_` and `-`), which no quoting can break out of."""
+    """`value` written into the statement as an SQL string, not sent as a parameter.
+
+    For a text column a partial index's WHERE names (`response.status`, in the
+    index of in-progress responses): SQLite looks at the bound value of any
+    `status = ?` to decide whether that index applies, and so plans the statement
+    again at every run. Reading an in-progress response by its assignment took 37 us
+    that way and 7 us with the value written in (sqlite3, 3,000 runs). Also for the
+    names of a JSON object's members. Only for text: a value of another type (a UUID,
+    a time) goes as a parameter, through its type's processor (on SQLite a UUID is
+    stored as its hex). Plain words only (letters, digits, `_` and `-`), which no
+    quoting can break out of."""
     written = f"'{value}'"
-    if not _PLAIN_LITERAL.match(written):
+    if not _PLAIN_LITERAL.fullmatch(written):
         raise ValueError(f"not a plain word: {value!r}")
     return literal_column(written)
 
@@ -392,12 +397,12 @@ def _refuse_raw_sql(statement: Executable) -> None:
         if isinstance(element, (TextClause, TextualSelect)):
             _refuse("raw SQL (text()) cannot be checked; build the statement from tables")
         literal = isinstance(element, ColumnClause) and element.is_literal
-        if literal and not _PLAIN_LITERAL.match(element.name):
+        if literal and not _PLAIN_LITERAL.fullmatch(element.name):
             _refuse("a literal column other than a quoted plain word cannot be checked")
 
 
 # A quoted name or word (see `constant`): nothing in it can end the quoted string.
-_PLAIN_LITERAL = re.compile(r"^'[A-Za-z_][A-Za-z0-9_-]*'$")
+_PLAIN_LITERAL = re.compile(r"'[A-Za-z_][A-Za-z0-9_-]*'")
 
 
 def _check_tree(element: Any, enclosing: frozenset[Any], owned: frozenset[Table]) -> None:

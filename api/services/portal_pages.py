@@ -30,7 +30,7 @@ import assessments
 from api.errors import InvalidInput, NotFound
 from api.i18n import N_, Translator, fhir_text
 from api.persistence.connection import ClinicConnection
-from api.persistence.tenancy import CLINIC_PARAMETER, scoped
+from api.persistence.tenancy import CLINIC_PARAMETER, constant, scoped
 from api.services import portal
 from api.services.instruments import InstrumentKey, clinical_definition_of
 from api.services.portal_links import PortalVisitor
@@ -76,7 +76,7 @@ _OCCURRENCES = scoped(
             Response.__table__,  # type: ignore[attr-defined]
             (_response.clinic_id == _clinic)
             & (_response.assignment_id == _assignment.id)
-            & (_response.status == ResponseStatus.COMPLETED.value),
+            & (_response.status == constant(ResponseStatus.COMPLETED.value)),
         ).outerjoin(
             Score.__table__,  # type: ignore[attr-defined]
             (_score.clinic_id == _clinic)
@@ -104,7 +104,7 @@ _OWN_SCORES = scoped(
         _response.clinic_id == _clinic,
         _response.assignment_id == bindparam("assignment_id"),
         _response.client_id == bindparam("client_id"),
-        _response.status == ResponseStatus.COMPLETED.value,
+        _response.status == constant(ResponseStatus.COMPLETED.value),
         _score.client_id == bindparam("client_id"),
     )
 )

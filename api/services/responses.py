@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Text, bindparam, cast, func, insert, literal_column, type_coerce, update
+from sqlalchemy import Text, bindparam, cast, func, insert, type_coerce, update
 from sqlmodel import Session, select
 
 import assessments
@@ -440,7 +440,7 @@ def _scores_of_response(dialect: str) -> Any:
             func.json(_score[name]) if name == "items_used" else _score[name]
             for name in _SCORE_FIELDS
         ]
-    names = [literal_column(f"'{name}'") for name in _SCORE_FIELDS]
+    names = [constant(name) for name in _SCORE_FIELDS]
     pairs = [part for pair in zip(names, fields, strict=True) for part in pair]
     return type_coerce(
         select(aggregate(build(*pairs)))

@@ -326,40 +326,54 @@ def test_an_insert_gives_left_out_columns_their_defaults_row_by_row(database_url
     assert [[row[i] for i in same] for row in got] == [[row[i] for i in same] for row in expected]
 
 
-def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(database_url, submitted):
+def _insert_dialect(database_url):
+    """The dialect the server runs statements with: psycopg's asyncio one on PostgreSQL."""
+    engine = make_engine(database_url) if database_url.startswith("sqlite") else None
+    if engine is not None:
+        engine.dispose()
+        return engine.dialect
+    async_engine = make_async_engine(database_url)
+    asyncio.run(async_engine.dispose())
+    return async_engine.dialect
+
+
+def _held(values):
+    """Driver values, comparable: psycopg's JSON wrapper compares by identity (what it
+    holds is compared, and its type)."""
+    return [tuple((type(v), getattr(v, "obj", v)) for v in row) for row in values]
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-object", "mixed"])
+def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(
+    database_url, submitted, shared
+):
     """An INSERT's rows are made column by column, a value that is one object in every row
     processed once: the driver gets what it would for each row on its own, whether a
-    column's values are one object, equal objects, or differ (None among them)."""
-    now = utcnow()
-    shared_list = ["a", "b"]
-    rows = [
-        row
-        | {
-            "id": new_id(),
-            "created_at": now if n < 4 else now + timedelta(seconds=1),  # one object, then not
-            "items_used": shared_list if n < 3 else [f"item-{n}"],  # one object, then others
+    column's values are one object in every row (as a submission's time and clinic),
+    equal objects, or differ. The id is left out: each row gets a new one."""
+    now, used = utcnow(), ["a", "b"]
+
+    def varied(n, row):
+        if shared:  # the time and the items one object, in every row
+            return row | {"created_at": now, "items_used": used}
+        return row | {
+            "created_at": now if n < 4 else now + timedelta(seconds=1),
+            "items_used": used if n < 3 else [f"item-{n}"],
             "response_id": uuid.UUID(str(submitted["response_id"])),  # equal, not one object
         }
-        for n, row in enumerate(_score_rows(submitted, 5))
-    ]
-    if database_url.startswith("sqlite"):
-        engine = make_engine(database_url)
-        dialect = engine.dialect
-        engine.dispose()
-    else:  # the dialect the server runs statements with: psycopg's asyncio one
-        async_engine = make_async_engine(database_url)
-        dialect = async_engine.dialect
-        asyncio.run(async_engine.dispose())
-    prepared = Prepared.of(responses._INSERT_SCORES.statement, dialect, tuple(rows[0]))
+
+    rows = [varied(n, row) for n, row in enumerate(_score_rows(submitted, 5))]
+    prepared = Prepared.of(
+        responses._INSERT_SCORES.statement, _insert_dialect(database_url), tuple(rows[0])
+    )
     assert prepared is not None
-
-    def plain(values):  # psycopg's JSON wrapper compares by identity: compare what it holds
-        return [tuple(getattr(value, "obj", value) for value in row) for row in values]
-
     alone = [prepared.values(row) for row in rows]
     together = prepared.driver_values(rows)
-    assert len(together) == 5 and plain(together) == plain(alone)
-    assert len({row[prepared._order.index("id")] for row in together}) == 5
+    at_id = prepared._order.index("id")
+    ids = [row[at_id] for row in together]
+    assert len(set(ids)) == 5  # a default made for each row
+    without_id = [row[:at_id] + row[at_id + 1 :] for row in together]
+    assert _held(without_id) == _held([row[:at_id] + row[at_id + 1 :] for row in alone])
 
 
 def test_which_inserts_can_be_prepared(database_url):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 import uuid
 
 import pytest
@@ -19,12 +22,14 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
+from api import services as services_package
 from api.persistence import (
     ClinicSession,
     TenancyError,
@@ -882,13 +887,46 @@ def test_a_constant_is_written_into_the_statement_and_passes_the_check(engine):
         scoped(select(CLIENT.c.id).where(CLIENT.c.clinic_id == OURS, literal_column("'it''s'")))
 
 
-def test_the_in_progress_response_is_found_by_a_status_written_in(engine):
-    """The partial index on in-progress responses serves these statements with no
-    parameter for the status: SQLite plans such a statement once, not at every run."""
-    for statement in (portal._PROGRESS, responses._CONTINUE_RESPONSE):
-        compiled = statement.statement.compile(dialect=engine.dialect)
-        assert "response.status = 'in-progress'" in str(compiled)
-        assert "in-progress" not in [str(value) for value in compiled.params.values()]
+def _service_statements() -> list[tuple[str, Scoped]]:
+    """Every checked statement the services build once, at import, by name."""
+    found = []
+    for module_info in pkgutil.iter_modules(services_package.__path__):
+        module = importlib.import_module(f"{services_package.__name__}.{module_info.name}")
+        for name, value in vars(module).items():
+            if isinstance(value, Scoped):
+                found.append((f"{module_info.name}.{name}", value))
+    return found
+
+
+def test_no_statement_sends_a_responses_status_as_a_parameter():
+    """`response.status` is named by the partial index of in-progress responses: SQLite
+    plans again, at every run, a statement comparing it with a parameter (`constant`)."""
+    statements = _service_statements()
+    names = {name for name, _ in statements}
+    assert {"portal._PROGRESS", "portal_pages._OWN_SCORES", "responses._CONTINUE_RESPONSE"} <= names
+    sent = [
+        name
+        for name, statement in statements
+        if re.search(
+            r"response\.status (=|!=|<>) \?",
+            str(statement.statement.compile(dialect=sqlite_dialect.dialect())),
+        )
+    ]
+    assert sent == []
+
+
+def test_the_in_progress_response_is_read_through_its_partial_index(engine, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's planner: PostgreSQL plans a prepared statement its own way")
+    compiled = portal._PROGRESS.statement.compile(dialect=engine.dialect)
+    assert "response.status = 'in-progress'" in str(compiled)
+    values = {CLINIC_PARAMETER: uuid.uuid4().hex, "assignment_id": uuid.uuid4().hex}
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        plan = driver.execute(
+            f"EXPLAIN QUERY PLAN {compiled}", [values[name] for name in compiled.positiontup]
+        ).fetchall()
+    assert any("uq_response_in_progress" in row[-1] for row in plan), plan
 
 
 def test_an_aliased_table_cannot_read_another_clinics_rows(engine, database_url, session):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Column, MetaData, Table, create_engine, insert, select
 from sqlalchemy.dialects import sqlite
 
-from schemas.base import UTCDateTime
+from schemas.base import UTCDateTime, _SQLiteDateTime
 
 MOMENTS = [
     datetime(2026, 11, 29, 5, 1, 2, tzinfo=UTC),  # no microseconds: still written, as 000000
@@ -17,12 +17,14 @@ MOMENTS = [
     datetime(9999, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
     datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
     datetime(2026, 1, 1, 0, 15, tzinfo=timezone(timedelta(hours=14))),  # the day before, in UTC
+    datetime(2026, 6, 1, 12, 0, 0, 1, tzinfo=timezone(timedelta(0))),  # UTC, another object
 ]
 
 
 @pytest.mark.parametrize("moment", MOMENTS, ids=str)
 def test_sqlite_text_is_what_sqlalchemys_datetime_writes_for_the_utc_time(moment):
     dialect = sqlite.dialect()
+    assert isinstance(UTCDateTime().dialect_impl(dialect).impl, _SQLiteDateTime)
     ours = UTCDateTime()._cached_bind_processor(dialect)
     sqlalchemys = sqlite.DATETIME().bind_processor(dialect)
     in_utc = moment.astimezone(UTC).replace(tzinfo=None)
