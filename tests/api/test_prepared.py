@@ -177,10 +177,20 @@ def test_updates_change_as_many_rows_and_return_the_same(database_url, submitted
     assert _both_ways(database_url, statement, elsewhere)[1][2] == 0
 
 
+def _server_dialect(database_url):
+    """The dialect the server runs statements with: psycopg's asyncio one on PostgreSQL."""
+    if database_url.startswith("sqlite"):
+        engine = make_engine(database_url)
+        engine.dispose()
+        return engine.dialect
+    async_engine = make_async_engine(database_url)
+    asyncio.run(async_engine.dispose())
+    return async_engine.dialect
+
+
 def test_which_statements_can_be_prepared(database_url):
     sqlite = database_url.startswith("sqlite")
-    engine = make_engine(database_url) if sqlite else make_async_engine(database_url)
-    dialect = engine.dialect
+    dialect = _server_dialect(database_url)
     assert isinstance(responses._INSERT_SCORES.statement, Insert)
     scale = Score.__table__.c.scale  # type: ignore[attr-defined]
     assert Prepared.of(select(scale).where(scale.in_(["a", "b"])), dialect) is None  # expands
@@ -326,17 +336,6 @@ def test_an_insert_gives_left_out_columns_their_defaults_row_by_row(database_url
     assert [[row[i] for i in same] for row in got] == [[row[i] for i in same] for row in expected]
 
 
-def _insert_dialect(database_url):
-    """The dialect the server runs statements with: psycopg's asyncio one on PostgreSQL."""
-    engine = make_engine(database_url) if database_url.startswith("sqlite") else None
-    if engine is not None:
-        engine.dispose()
-        return engine.dialect
-    async_engine = make_async_engine(database_url)
-    asyncio.run(async_engine.dispose())
-    return async_engine.dialect
-
-
 def _held(values):
     """Driver values, comparable: psycopg's JSON wrapper compares by identity (what it
     holds is compared, and its type)."""
@@ -364,7 +363,7 @@ def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(
 
     rows = [varied(n, row) for n, row in enumerate(_score_rows(submitted, 5))]
     prepared = Prepared.of(
-        responses._INSERT_SCORES.statement, _insert_dialect(database_url), tuple(rows[0])
+        responses._INSERT_SCORES.statement, _server_dialect(database_url), tuple(rows[0])
     )
     assert prepared is not None
     alone = [prepared.values(row) for row in rows]
@@ -377,8 +376,7 @@ def test_rows_sharing_a_value_get_the_values_each_row_would_get_alone(
 
 
 def test_which_inserts_can_be_prepared(database_url):
-    sqlite = database_url.startswith("sqlite")
-    dialect = (make_engine(database_url) if sqlite else make_async_engine(database_url)).dialect
+    dialect = _server_dialect(database_url)
     scores = responses._INSERT_SCORES.statement
     keys = ("clinic_id", "response_id", "client_id", "scale", "label")
     assert Prepared.of(scores, dialect, keys) is not None
