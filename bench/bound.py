@@ -1,0 +1,334 @@
+"""The ceiling: a portal submission on SQLite with nothing of Tandem but its clinical core.
+
+    python bench/bound.py [--seconds 15] [--connections 32]
+
+`bench/workflow.py` compares Tandem's submissions with a floor that does no
+work and a peer that does other work. This measures how fast any service
+could answer the same submission on the same machine, so that a target can
+be weighed against what is possible at all. Its app is a bare ASGI function
+on raw `sqlite3` that does what a Tandem submission does, and nothing more:
+
+  the portal link looked up by its token's hash, the client's own open
+  assignment and any in-progress response looked up, the body parsed,
+  validated and scored by `assessments.score_response` (Tandem's own
+  clinical core), the response row and its score rows inserted, the clinic's
+  change counter and the assignment updated, each writer in a SAVEPOINT of a
+  shared transaction committed once the event loop has run what was ready
+  (Tandem's group commit), a PASSIVE checkpoint every half second from a
+  thread of its own, the same SQL statements on the same database
+  (`workflow.prepare_tandem`), served by the same uvicorn.
+
+It leaves out everything else Tandem does on the way: FastAPI and its
+middleware, problem+json errors, tenancy checks, request ids and logging.
+Each of these loads runs for `--seconds` at `--connections`, after a warm-up:
+
+  Tandem itself (`tandem serve`), as bench/workflow.py's (a)
+  the bare app, whole: every step above
+  the bare app without the six score rows
+  the bare app without validating or scoring (and so without score rows)
+  the peer's submission (bench/peer.py), as bench/workflow.py's (e)
+
+and prints requests/s, p50, p99 and each as a multiple of the peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import gc
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import threading
+import urllib.request
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workflow import (
+    ROOT,
+    WARM_UP_SECONDS,
+    Result,
+    free_port,
+    prepare_tandem,
+    server,
+    uvicorn,
+    wrk,
+)
+
+sys.path.insert(0, str(ROOT))
+
+from assessments import InvalidResponse, load_builtin, score_response
+from schemas.base import new_id
+
+# The statements a Tandem submission runs on SQLite, as its dialect writes them.
+LINK = (
+    "SELECT portal_link.clinic_id, portal_link.client_id, portal_link.expires_at, "
+    "portal_link.revoked_at, assignment.status FROM portal_link JOIN assignment "
+    "ON assignment.id = portal_link.assignment_id AND assignment.clinic_id = portal_link.clinic_id "
+    "WHERE portal_link.token_hash = ?"
+)
+OWN = (
+    "SELECT assignment.id, assignment.status, assignment.couple_id, assignment.activity_id, "
+    "instrument.id AS instrument_id, instrument.url, instrument.version, instrument.source, "
+    "assignment.due, assignment.note, instrument.title FROM assignment JOIN instrument "
+    "ON instrument.id = assignment.instrument_id AND instrument.clinic_id = ? "
+    "WHERE assignment.clinic_id = ? AND assignment.id = ? AND assignment.client_id = ? "
+    "AND assignment.status != ?"
+)
+PROGRESS = (
+    "SELECT response.id FROM response WHERE response.clinic_id = ? "
+    "AND response.assignment_id = ? AND response.status = 'in-progress'"
+)
+INSERT_RESPONSE = (
+    "INSERT INTO response (clinic_id, id, client_id, assignment_id, instrument_id, status, "
+    "authored, questionnaire_response, flags, replaces_id, identifier_system, identifier_value, "
+    "version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_SCORES = (
+    "INSERT INTO score (clinic_id, id, response_id, client_id, scale, label, value, min, max, "
+    "band, interpretation, items_used, unscored_reason, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+COUNT = (
+    "UPDATE change_counter SET seq=(change_counter.seq + ?) "
+    "WHERE change_counter.clinic_id = ? RETURNING seq"
+)
+COMPLETE = (
+    "UPDATE assignment SET status=?, change_seq=?, version=(assignment.version + ?), "
+    "updated_at=? WHERE assignment.clinic_id = ? AND assignment.id = ?"
+)
+VARIANTS = ("whole", "no-score-rows", "no-scoring")
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class BareSubmissions:
+    """The bare app's state: one connection, the open group's transaction and its writers."""
+
+    def __init__(self, database: str, variant: str) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"BOUND_VARIANT must be one of {VARIANTS}")
+        self.scoring = variant != "no-scoring"
+        self.score_rows = variant == "whole"
+        self.instrument = load_builtin("balance-assessment")
+        self.database = database
+        self.connection = self._connect()
+        self.open = False
+        self.queued = False
+        self.writers: list[asyncio.Future[None]] = []
+        self.stopping = threading.Event()
+        threading.Thread(target=self._checkpoints, daemon=True).start()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
+        for pragma in (
+            "foreign_keys = ON", "journal_mode = WAL", "synchronous = NORMAL",
+            "busy_timeout = 10000", "temp_store = MEMORY", "wal_autocheckpoint = 0",
+        ):  # fmt: skip
+            connection.execute(f"PRAGMA {pragma}")
+        return connection
+
+    def _checkpoints(self) -> None:
+        connection = self._connect()
+        while not self.stopping.wait(0.5):
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def _commit(self) -> None:
+        self.queued = False
+        if self.open:
+            self.connection.execute("COMMIT")
+            self.open = False
+            writers, self.writers = self.writers, []
+            for writer in writers:
+                writer.set_result(None)
+
+    async def submit(self, assignment: str, token: bytes, body: bytes) -> tuple[int, bytes]:
+        db = self.connection
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        link = db.execute(LINK, (hashlib.sha256(token).hexdigest(),)).fetchone()
+        if link is None or link[3] is not None or link[2] <= now or link[4] == "cancelled":
+            return 404, b'{"title":"no such link"}'
+        clinic, client = link[0], link[1]
+        assignment_id = uuid.UUID(assignment).hex
+        own = db.execute(OWN, (clinic, clinic, assignment_id, client, "cancelled")).fetchone()
+        if own is None:
+            return 404, b'{"title":"no such assignment"}'
+        if own[1] == "completed":
+            return 409, b'{"title":"already completed"}'
+        document = json.loads(body)
+        if not isinstance(document, dict) or document.get("status") != "completed":
+            return 422, b'{"title":"status must be completed"}'
+        scores: tuple[Any, ...] = ()
+        flags: list[dict[str, Any]] = []
+        if self.scoring:
+            try:
+                scored = score_response(self.instrument, document)
+            except InvalidResponse:
+                return 422, b'{"title":"invalid response"}'
+            scores = scored.scores if self.score_rows else ()
+            flags = [dataclasses.asdict(flag) for flag in scored.flags]
+        if not self.open:
+            db.execute("BEGIN IMMEDIATE")
+            self.open = True
+        db.execute("SAVEPOINT writer")
+        db.execute(PROGRESS, (clinic, assignment_id)).fetchone()
+        response_id = new_id().hex
+        document = dict(document, id=str(uuid.UUID(response_id)))
+        document["subject"] = {"reference": f"Patient/{uuid.UUID(client)}"}
+        document["authored"] = now
+        db.execute(INSERT_RESPONSE, (
+            clinic, response_id, client, assignment_id, own[4], "completed", now,
+            orjson.dumps(document).decode(), orjson.dumps(flags).decode(), None, None, None, 1,
+            now, now,
+        ))  # fmt: skip
+        if scores:
+            db.executemany(INSERT_SCORES, [(
+                clinic, new_id().hex, response_id, client, score.scale, score.label, score.value,
+                score.min, score.max, score.band, score.interpretation,
+                orjson.dumps(list(score.items_used)).decode(), score.unscored_reason, now,
+            ) for score in scores])  # fmt: skip
+        (sequence,) = db.execute(COUNT, (1, clinic)).fetchone()
+        db.execute(COMPLETE, ("completed", sequence, 1, now, clinic, assignment_id))
+        db.execute("RELEASE writer")
+        committed = asyncio.get_running_loop().create_future()
+        self.writers.append(committed)
+        if not self.queued:
+            self.queued = True
+            asyncio.get_running_loop().call_soon(self._commit)
+        await committed
+        answer = {"status": "completed", "response_id": str(uuid.UUID(response_id))}
+        return 200, orjson.dumps(answer)
+
+
+_state: dict[str, BareSubmissions] = {}
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The bare app: POST /portal/api/assignments/{id}/submit; any other request is a 200."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                variant = os.environ.get("BOUND_VARIANT", "whole")
+                _state["app"] = BareSubmissions(os.environ["BOUND_DATABASE"], variant)
+                gc.freeze()  # as Tandem's app does (api/app.py)
+                gc.set_threshold(10_000, 10, 10)
+            elif message["type"] == "lifespan.shutdown":
+                _state["app"].stopping.set()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    status, answer = 200, b'{"status":"ok"}'
+    parts = scope["path"].split("/")
+    if scope["method"] == "POST" and len(parts) == 6 and parts[-1] == "submit":
+        token = dict(scope["headers"]).get(b"authorization", b"").removeprefix(b"Bearer ")
+        status, answer = await _state["app"].submit(parts[4], token, body)
+    headers = [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+def _fresh_copy(prepared: Path, into: Path) -> Path:
+    """A copy of the prepared work directory (database and wrk's lists), none of it submitted."""
+    shutil.copytree(prepared, into)
+    return into
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    arguments = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/bound.py needs wrk: apt-get install wrk")
+    seconds, connections = arguments.seconds, arguments.connections
+    expected = int((seconds + WARM_UP_SECONDS) * 2500)  # more than any of these makes
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "BOUND_"))}
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory() as directory:
+        prepared = Path(directory) / "prepared"
+        prepared.mkdir()
+        prepare_tandem(f"sqlite:///{prepared / 'tandem.db'}", prepared, expected, reads=10)
+
+        def submissions(label: str, command: Callable[[int], list[str]], extra: dict[str, str],
+                        run: str) -> None:  # fmt: skip
+            work = _fresh_copy(prepared, Path(directory) / run)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            database = {"TANDEM_DATABASE_URL": f"sqlite:///{work / 'tandem.db'}",
+                        "BOUND_DATABASE": str(work / "tandem.db")}  # fmt: skip
+            with server(command(port), env | database | extra, work, f"{base}/health"):
+                results.append(
+                    wrk(label, base, "submit.lua",
+                        [str(work / "submits.txt"), str(work / "balance.json")],
+                        seconds, connections,
+                        warm_up_args=[str(work / "warm.txt"), str(work / "balance.json")])
+                )  # fmt: skip
+
+        python_path = {"PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}"}
+        submissions(
+            "Tandem (tandem serve)",
+            lambda port: [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            python_path | {"TANDEM_AUTO_MIGRATE": "false"},
+            "tandem",
+        )
+        for variant in VARIANTS:
+            submissions(
+                f"bare app, {variant}",
+                lambda port: uvicorn("bound:app", port),
+                python_path | {"BOUND_VARIANT": variant},
+                variant,
+            )
+
+        peer = Path(directory) / "peer"
+        peer.mkdir()
+        shutil.copy(prepared / "balance.json", peer)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        peer_env = env | {"PEER_DATABASE_URL": f"sqlite:///{peer / 'peer.db'}",
+                          "PYTHONPATH": str(ROOT / "bench")}  # fmt: skip
+        with server(uvicorn("peer:app", port), peer_env, peer, f"{base}/docs"):
+            urllib.request.urlopen(  # the peer's first request makes its table
+                urllib.request.Request(
+                    f"{base}/peer/responses",
+                    data=(peer / "balance.json").read_bytes(),
+                    headers={"Content-Type": "application/json"},
+                ),
+                timeout=10,
+            ).read()
+            results.append(
+                wrk("peer submit (bench/peer.py)", base, "post.lua",
+                    ["/peer/responses", str(peer / "balance.json")], seconds, connections)
+            )  # fmt: skip
+
+    peer_rate = results[-1].requests_per_second
+    print(f"\n{'submissions, sqlite':<32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'failed':>7} {'x peer':>7}")  # fmt: skip
+    for r in results:
+        print(f"{r.label:<32} {r.requests_per_second:>8.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
+              f"{r.failures:>7} {r.requests_per_second / peer_rate:>7.1f}")  # fmt: skip
+    whole, bare = (next(r for r in results if r.label == f"bare app, {v}") for v in VARIANTS[::2])
+    print(f"\nvalidating and scoring cost the bare app "
+          f"{(1 / whole.requests_per_second - 1 / bare.requests_per_second) * 1e3:.2f} ms "
+          f"a submission; the rest of it {1 / bare.requests_per_second * 1e3:.2f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
