@@ -182,13 +182,43 @@ class BareSubmissions:
             db.execute("BEGIN IMMEDIATE")
             self.open = True
         db.execute("SAVEPOINT writer")
+        try:
+            response_id = self._write(db, clinic, client, assignment_id, own[4], now, document,
+                                      scores, flags)  # fmt: skip
+        except BaseException:
+            db.execute("ROLLBACK TO writer")  # as a Tandem writer's failure: the others' work stays
+            db.execute("RELEASE writer")
+            raise
+        db.execute("RELEASE writer")
+        committed = asyncio.get_running_loop().create_future()
+        self.writers.append(committed)
+        if not self.queued:
+            self.queued = True
+            asyncio.get_running_loop().call_soon(self._commit)
+        await committed
+        answer = {"status": "completed", "response_id": str(uuid.UUID(response_id))}
+        return 200, orjson.dumps(answer)
+
+    @staticmethod
+    def _write(
+        db: sqlite3.Connection,
+        clinic: str,
+        client: str,
+        assignment_id: str,
+        instrument_id: str,
+        now: str,
+        document: dict[str, Any],
+        scores: tuple[Any, ...],
+        flags: list[dict[str, Any]],
+    ) -> str:
+        """The submission's statements, inside its writer's savepoint; the new response's id."""
         db.execute(PROGRESS, (clinic, assignment_id)).fetchone()
         response_id = new_id().hex
         document = dict(document, id=str(uuid.UUID(response_id)))
         document["subject"] = {"reference": f"Patient/{uuid.UUID(client)}"}
         document["authored"] = now
         db.execute(INSERT_RESPONSE, (
-            clinic, response_id, client, assignment_id, own[4], "completed", now,
+            clinic, response_id, client, assignment_id, instrument_id, "completed", now,
             orjson.dumps(document).decode(), orjson.dumps(flags).decode(), None, None, None, 1,
             now, now,
         ))  # fmt: skip
@@ -200,15 +230,7 @@ class BareSubmissions:
             ) for score in scores])  # fmt: skip
         (sequence,) = db.execute(COUNT, (1, clinic)).fetchone()
         db.execute(COMPLETE, ("completed", sequence, 1, now, clinic, assignment_id))
-        db.execute("RELEASE writer")
-        committed = asyncio.get_running_loop().create_future()
-        self.writers.append(committed)
-        if not self.queued:
-            self.queued = True
-            asyncio.get_running_loop().call_soon(self._commit)
-        await committed
-        answer = {"status": "completed", "response_id": str(uuid.UUID(response_id))}
-        return 200, orjson.dumps(answer)
+        return response_id
 
 
 _state: dict[str, BareSubmissions] = {}
@@ -324,10 +346,13 @@ def main() -> None:
     for r in results:
         print(f"{r.label:<32} {r.requests_per_second:>8.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
               f"{r.failures:>7} {r.requests_per_second / peer_rate:>7.1f}")  # fmt: skip
-    whole, bare = (next(r for r in results if r.label == f"bare app, {v}") for v in VARIANTS[::2])
-    print(f"\nvalidating and scoring cost the bare app "
-          f"{(1 / whole.requests_per_second - 1 / bare.requests_per_second) * 1e3:.2f} ms "
-          f"a submission; the rest of it {1 / bare.requests_per_second * 1e3:.2f} ms")  # fmt: skip
+    whole, rowless, bare = (
+        1 / next(r for r in results if r.label == f"bare app, {v}").requests_per_second
+        for v in VARIANTS
+    )
+    print(f"\nthe bare app's submission, in ms: validating and scoring "
+          f"{(rowless - bare) * 1e3:.2f}, the six score rows {(whole - rowless) * 1e3:.2f}, "
+          f"the rest {bare * 1e3:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
