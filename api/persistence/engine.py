@@ -17,6 +17,9 @@ WRITE = "tandem_write"
 READ_ONLY = "tandem_read_only"
 
 
+LOG_SIZE_LIMIT = 64 * 1024 * 1024
+"""Bytes the SQLite write-ahead log's file is cut back to when the log starts again."""
+
 POOL = {"pool_size": 20, "max_overflow": 20, "pool_timeout": 30, "pool_use_lifo": True}
 
 
@@ -63,6 +66,9 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     # A group-commit writer's SAVEPOINT journal (and any temporary table or sort) stays in
     # memory, not in a file under /var/tmp: about 60 writes a submission saved (strace).
     cursor.execute("PRAGMA temp_store = MEMORY")
+    # When the write-ahead log starts again from its beginning, its file is cut back to
+    # this size; without it the file keeps the largest size it ever had.
+    cursor.execute(f"PRAGMA journal_size_limit = {LOG_SIZE_LIMIT}")
     cursor.close()
 
 
