@@ -3,9 +3,9 @@
     python bench/bound.py [--seconds 15] [--connections 32]
 
 `bench/workflow.py` compares Tandem's submissions with a floor that does no
-work and a peer that does other work. This measures how fast any service
-could answer the same submission on the same machine, so that a target can
-be weighed against what is possible at all. Its app is a bare ASGI function
+work and a peer that does other work. This measures how fast a service that
+does only a submission's work answers it on the same machine, so that a
+target can be weighed against what such a service manages. Its app is a bare ASGI function
 on raw `sqlite3` that does what a Tandem submission does, and nothing more:
 
   the portal link looked up by its token's hash, the client's own open
@@ -69,6 +69,7 @@ from workflow import (
 
 sys.path.insert(0, str(ROOT))
 
+from api.persistence.engine import _no_checkpoints_on_commit, _sqlite_pragmas
 from assessments import InvalidResponse, load_builtin, score_response
 from schemas.base import new_id
 
@@ -131,18 +132,24 @@ class BareSubmissions:
         threading.Thread(target=self._checkpoints, daemon=True).start()
 
     def _connect(self) -> sqlite3.Connection:
+        """A connection set up as `tandem serve` sets up its own (api.persistence.engine)."""
         connection = sqlite3.connect(self.database, isolation_level=None, check_same_thread=False)
-        for pragma in (
-            "foreign_keys = ON", "journal_mode = WAL", "synchronous = NORMAL",
-            "busy_timeout = 10000", "temp_store = MEMORY", "wal_autocheckpoint = 0",
-        ):  # fmt: skip
-            connection.execute(f"PRAGMA {pragma}")
+        _sqlite_pragmas(connection, None)
+        _no_checkpoints_on_commit(connection, None)
         return connection
 
     def _checkpoints(self) -> None:
         connection = self._connect()
         while not self.stopping.wait(0.5):
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:  # as Tandem's checkpointer: the next round retries
+                continue
+
+    def _commit_soon(self) -> None:
+        if not self.queued:
+            self.queued = True
+            asyncio.get_running_loop().call_soon(self._commit)
 
     def _commit(self) -> None:
         self.queued = False
@@ -188,13 +195,12 @@ class BareSubmissions:
         except BaseException:
             db.execute("ROLLBACK TO writer")  # as a Tandem writer's failure: the others' work stays
             db.execute("RELEASE writer")
+            self._commit_soon()
             raise
         db.execute("RELEASE writer")
         committed = asyncio.get_running_loop().create_future()
         self.writers.append(committed)
-        if not self.queued:
-            self.queued = True
-            asyncio.get_running_loop().call_soon(self._commit)
+        self._commit_soon()
         await committed
         answer = {"status": "completed", "response_id": str(uuid.UUID(response_id))}
         return 200, orjson.dumps(answer)
@@ -244,7 +250,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if message["type"] == "lifespan.startup":
                 variant = os.environ.get("BOUND_VARIANT", "whole")
                 _state["app"] = BareSubmissions(os.environ["BOUND_DATABASE"], variant)
-                gc.freeze()  # as Tandem's app does (api/app.py)
+                gc.collect()  # as Tandem's app does (api/app.py)
+                gc.freeze()
                 gc.set_threshold(10_000, 10, 10)
             elif message["type"] == "lifespan.shutdown":
                 _state["app"].stopping.set()
