@@ -15,8 +15,9 @@ on raw `sqlite3` that does what a Tandem submission does, and nothing more:
   change counter and the assignment updated, each writer in a SAVEPOINT of a
   shared transaction committed once the event loop has run what was ready
   (Tandem's group commit), a PASSIVE checkpoint every half second from a
-  thread of its own, the same SQL statements on the same database
-  (`workflow.prepare_tandem`), served by the same uvicorn.
+  thread of its own, the same SQL statements (Tandem's own, compiled by
+  SQLite's dialect) on the same database (`workflow.prepare_tandem`), served
+  by the same uvicorn.
 
 It leaves out everything else Tandem does on the way: FastAPI and its
 middleware, problem+json errors, tenancy checks, request ids and logging.
@@ -53,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy.dialects.sqlite import pysqlite
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -70,45 +72,47 @@ from workflow import (
 sys.path.insert(0, str(ROOT))
 
 from api.persistence.engine import _no_checkpoints_on_commit, _sqlite_pragmas
+from api.persistence.tenancy import Scoped
+from api.services import assignments, portal, portal_links, responses
 from assessments import InvalidResponse, load_builtin, score_response
 from schemas.base import new_id
 
-# The statements a Tandem submission runs on SQLite, as its dialect writes them.
-LINK = (
-    "SELECT portal_link.clinic_id, portal_link.client_id, portal_link.expires_at, "
-    "portal_link.revoked_at, assignment.status FROM portal_link JOIN assignment "
-    "ON assignment.id = portal_link.assignment_id AND assignment.clinic_id = portal_link.clinic_id "
-    "WHERE portal_link.token_hash = ?"
+_SQLITE = pysqlite.dialect(paramstyle="qmark")  # as Tandem's SQLite engine writes SQL
+
+
+def _sql(statement: Scoped, order: tuple[str, ...], columns: tuple[str, ...] = ()) -> str:
+    """Tandem's own statement as SQLite's dialect writes it (an INSERT naming `columns`),
+    checked to take its parameters in `order`, the order the bare app gives them in."""
+    compiled = statement.statement.compile(dialect=_SQLITE, column_keys=list(columns) or None)
+    if tuple(compiled.positiontup) != order:
+        raise RuntimeError(f"the statement now takes {compiled.positiontup}, not {order}")
+    return compiled.string
+
+
+_RESPONSE_COLUMNS = (
+    "clinic_id", "id", "client_id", "assignment_id", "instrument_id", "status", "authored",
+    "questionnaire_response", "flags", "replaces_id", "identifier_system", "identifier_value",
+    "created_at", "updated_at",
+)  # fmt: skip
+_SCORE_COLUMNS = (
+    "clinic_id", "id", "response_id", "client_id", "scale", "label", "value", "min", "max",
+    "band", "interpretation", "items_used", "unscored_reason", "created_at",
+)  # fmt: skip
+LINK = _sql(portal_links._LINK, ("token_hash",))
+OWN = _sql(
+    portal._OWN_LOCKED, ("for_clinic", "for_clinic", "assignment_id", "client_id", "status_1")
 )
-OWN = (
-    "SELECT assignment.id, assignment.status, assignment.couple_id, assignment.activity_id, "
-    "instrument.id AS instrument_id, instrument.url, instrument.version, instrument.source, "
-    "assignment.due, assignment.note, instrument.title FROM assignment JOIN instrument "
-    "ON instrument.id = assignment.instrument_id AND instrument.clinic_id = ? "
-    "WHERE assignment.clinic_id = ? AND assignment.id = ? AND assignment.client_id = ? "
-    "AND assignment.status != ?"
+PROGRESS = _sql(portal._PROGRESS, ("for_clinic", "assignment_id"))
+INSERT_RESPONSE = _sql(
+    responses._INSERT_RESPONSE,
+    (*_RESPONSE_COLUMNS[:-2], "version", *_RESPONSE_COLUMNS[-2:]),  # version: its default
+    _RESPONSE_COLUMNS,
 )
-PROGRESS = (
-    "SELECT response.id FROM response WHERE response.clinic_id = ? "
-    "AND response.assignment_id = ? AND response.status = 'in-progress'"
-)
-INSERT_RESPONSE = (
-    "INSERT INTO response (clinic_id, id, client_id, assignment_id, instrument_id, status, "
-    "authored, questionnaire_response, flags, replaces_id, identifier_system, identifier_value, "
-    "version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-INSERT_SCORES = (
-    "INSERT INTO score (clinic_id, id, response_id, client_id, scale, label, value, min, max, "
-    "band, interpretation, items_used, unscored_reason, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-COUNT = (
-    "UPDATE change_counter SET seq=(change_counter.seq + ?) "
-    "WHERE change_counter.clinic_id = ? RETURNING seq"
-)
-COMPLETE = (
-    "UPDATE assignment SET status=?, change_seq=?, version=(assignment.version + ?), "
-    "updated_at=? WHERE assignment.clinic_id = ? AND assignment.id = ?"
+INSERT_SCORES = _sql(responses._INSERT_SCORES, _SCORE_COLUMNS, _SCORE_COLUMNS)
+COUNT = _sql(assignments._NEXT_CHANGES["sqlite"], ("count", "for_clinic"))
+COMPLETE = _sql(
+    assignments._SET_STATUS,
+    ("new_status", "seq", "version_1", "at", "for_clinic", "assignment_id"),
 )
 VARIANTS = ("whole", "no-score-rows", "no-scoring")
 JSON_HEADERS = [(b"content-type", b"application/json")]
