@@ -25,11 +25,16 @@ Each of these loads runs for `--seconds` at `--connections`, after a warm-up:
 
   Tandem itself (`tandem serve`), as bench/workflow.py's (a)
   the bare app, whole: every step above
+  the bare app with the scores as one JSON array in a column of the response's
+    row (a column Tandem's schema does not have: that load's copy gets it)
   the bare app without the six score rows
   the bare app without validating or scoring (and so without score rows)
   the peer's submission (bench/peer.py), as bench/workflow.py's (e)
 
-and prints requests/s, p50, p99 and each as a multiple of the peer.
+then the two floors of bench/workflow.py (a bare ASGI app, FastAPI with one
+dependency), and prints requests/s, p50, p99 and each as a multiple of the peer,
+and each bare variant with FastAPI's own cost added: the most a FastAPI service
+doing that work could reach.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ from workflow import (
     WARM_UP_SECONDS,
     Result,
     free_port,
+    measure_floor,
     prepare_tandem,
     server,
     uvicorn,
@@ -114,7 +120,13 @@ COMPLETE = _sql(
     assignments._SET_STATUS,
     ("new_status", "seq", "version_1", "at", "for_clinic", "assignment_id"),
 )
-VARIANTS = ("whole", "no-score-rows", "no-scoring")
+# The response row with its scores as one JSON column, which Tandem's schema does not
+# have: that load's copy of the database gets it (`BareSubmissions`).
+INSERT_RESPONSE_WITH_SCORES = INSERT_RESPONSE.replace(") VALUES (", ", scores) VALUES (", 1)
+if INSERT_RESPONSE_WITH_SCORES.count(", scores)") != 1 or not INSERT_RESPONSE.endswith("?)"):
+    raise RuntimeError(f"the response's INSERT no longer has the shape expected: {INSERT_RESPONSE}")
+INSERT_RESPONSE_WITH_SCORES = INSERT_RESPONSE_WITH_SCORES[:-1] + ", ?)"
+VARIANTS = ("whole", "scores-in-row", "no-score-rows", "no-scoring")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -126,9 +138,12 @@ class BareSubmissions:
             raise ValueError(f"BOUND_VARIANT must be one of {VARIANTS}")
         self.scoring = variant != "no-scoring"
         self.score_rows = variant == "whole"
+        self.scores_in_row = variant == "scores-in-row"
         self.instrument = load_builtin("balance-assessment")
         self.database = database
         self.connection = self._connect()
+        if self.scores_in_row:  # this load's own copy of the database
+            self.connection.execute("ALTER TABLE response ADD COLUMN scores TEXT")
         self.open = False
         self.queued = False
         self.writers: list[asyncio.Future[None]] = []
@@ -187,7 +202,7 @@ class BareSubmissions:
                 scored = score_response(self.instrument, document)
             except InvalidResponse:
                 return 422, b'{"title":"invalid response"}'
-            scores = scored.scores if self.score_rows else ()
+            scores = scored.scores if self.score_rows or self.scores_in_row else ()
             flags = [dataclasses.asdict(flag) for flag in scored.flags]
         if not self.open:
             db.execute("BEGIN IMMEDIATE")
@@ -195,7 +210,7 @@ class BareSubmissions:
         db.execute("SAVEPOINT writer")
         try:
             response_id = self._write(db, clinic, client, assignment_id, own[4], now, document,
-                                      scores, flags)  # fmt: skip
+                                      scores, flags, self.scores_in_row)  # fmt: skip
         except BaseException:
             db.execute("ROLLBACK TO writer")  # as a Tandem writer's failure: the others' work stays
             db.execute("RELEASE writer")
@@ -220,19 +235,30 @@ class BareSubmissions:
         document: dict[str, Any],
         scores: tuple[Any, ...],
         flags: list[dict[str, Any]],
+        scores_in_row: bool,
     ) -> str:
-        """The submission's statements, inside its writer's savepoint; the new response's id."""
+        """The submission's statements, inside its writer's savepoint; the new response's id.
+        With `scores_in_row`, the scores go in the response's row, as one JSON array."""
         db.execute(PROGRESS, (clinic, assignment_id)).fetchone()
         response_id = new_id().hex
         document = dict(document, id=str(uuid.UUID(response_id)))
         document["subject"] = {"reference": f"Patient/{uuid.UUID(client)}"}
         document["authored"] = now
-        db.execute(INSERT_RESPONSE, (
+        row = (
             clinic, response_id, client, assignment_id, instrument_id, "completed", now,
             orjson.dumps(document).decode(), orjson.dumps(flags).decode(), None, None, None, 1,
             now, now,
-        ))  # fmt: skip
-        if scores:
+        )  # fmt: skip
+        if scores_in_row:
+            in_row = orjson.dumps([{
+                "scale": s.scale, "label": s.label, "value": s.value, "min": s.min, "max": s.max,
+                "band": s.band, "interpretation": s.interpretation,
+                "items_used": list(s.items_used), "unscored_reason": s.unscored_reason,
+            } for s in scores]).decode()  # fmt: skip
+            db.execute(INSERT_RESPONSE_WITH_SCORES, (*row, in_row))
+        else:
+            db.execute(INSERT_RESPONSE, row)
+        if scores and not scores_in_row:
             db.executemany(INSERT_SCORES, [(
                 clinic, new_id().hex, response_id, client, score.scale, score.label, score.value,
                 score.min, score.max, score.band, score.interpretation,
@@ -288,11 +314,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--most-per-second", type=int, default=8000,
+        help="assignments prepared per second of load; a load that runs out answers 409s",
+    )  # fmt: skip
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/bound.py needs wrk: apt-get install wrk")
     seconds, connections = arguments.seconds, arguments.connections
-    expected = int((seconds + WARM_UP_SECONDS) * 2500)  # more than any of these makes
+    # more than any of these makes: at 2,500 a second the lighter loads ran out on a fast day
+    expected = int((seconds + WARM_UP_SECONDS) * arguments.most_per_second)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "BOUND_"))}
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as directory:
@@ -351,19 +382,38 @@ def main() -> None:
                     ["/peer/responses", str(peer / "balance.json")], seconds, connections)
             )  # fmt: skip
 
+    floors = measure_floor(arguments)
+    report(results, floors)
+
+
+def report(results: list[Result], floors: list[Result]) -> None:
+    """Each load as a multiple of the peer; the bare app's cost taken apart; and each bare
+    variant with FastAPI's own cost added, the most a FastAPI service doing it could reach."""
     peer_rate = results[-1].requests_per_second
     print(f"\n{'submissions, sqlite':<32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'failed':>7} {'x peer':>7}")  # fmt: skip
-    for r in results:
+    for r in [*results, *floors]:
         print(f"{r.label:<32} {r.requests_per_second:>8.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
               f"{r.failures:>7} {r.requests_per_second / peer_rate:>7.1f}")  # fmt: skip
-    whole, rowless, bare = (
-        1 / next(r for r in results if r.label == f"bare app, {v}").requests_per_second
-        for v in VARIANTS
-    )
+    failed = [r.label for r in results if r.failures]
+    if failed:
+        print(f"\nNOT VALID, answers other than 200 (ran out of assignments?): {failed}")
+    cost = {v: 1 / next(r for r in results if r.label == f"bare app, {v}").requests_per_second
+            for v in VARIANTS}  # fmt: skip
     print(f"\nthe bare app's submission, in ms: validating and scoring "
-          f"{(rowless - bare) * 1e3:.2f}, the six score rows {(whole - rowless) * 1e3:.2f}, "
-          f"the rest {bare * 1e3:.2f}")  # fmt: skip
+          f"{(cost['no-score-rows'] - cost['no-scoring']) * 1e3:.2f}, the six score rows "
+          f"{(cost['whole'] - cost['no-score-rows']) * 1e3:.2f} (as one JSON column "
+          f"{(cost['scores-in-row'] - cost['no-score-rows']) * 1e3:.2f}), "
+          f"the rest {cost['no-scoring'] * 1e3:.2f}")  # fmt: skip
+    bare_floor, framework_floor = (1 / r.requests_per_second for r in floors)
+    framework = framework_floor - bare_floor
+    print(f"FastAPI's own cost a request (its floor less the bare floor): "
+          f"{framework * 1e3:.3f} ms")  # fmt: skip
+    print(f"the budget at 10x the peer: {1e3 / (10 * peer_rate):.3f} ms a submission")
+    for variant, seconds in cost.items():
+        most = 1 / (seconds + framework)
+        print(f"  bare app, {variant} + FastAPI: {(seconds + framework) * 1e3:.3f} ms, "
+              f"{most:.0f}/s, {most / peer_rate:.1f}x the peer")  # fmt: skip
 
 
 if __name__ == "__main__":
