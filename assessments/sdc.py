@@ -60,6 +60,7 @@ from antlr4.error.ErrorListener import ErrorListener
 from antlr4.tree.Tree import ParseTreeWalker
 from fhirpathpy import apply_parsed_path
 from fhirpathpy.engine.invocations import aggregate, strings
+from fhirpathpy.engine.invocations import invocation_registry as fhirpath_functions
 from fhirpathpy.engine.nodes import FP_Quantity, FP_Type, ResourceNode
 from fhirpathpy.engine.util import get_data
 from fhirpathpy.models import models as fhirpath_models
@@ -96,10 +97,11 @@ NOT_EVALUATED = {
     "http://hl7.org/fhir/StructureDefinition/cqf-expression": "cqf-expression",
 }
 
-# The LHC-Forms PHQ-9 (tests/fixtures/lforms) takes 313-417 ms on its first call in a
+# The LHC-Forms PHQ-9 (tests/fixtures/lforms) took 313-417 ms on its first call in a
 # process (its expressions parsed) and 144-265 ms after, on this project's 2-core build
-# machine when idle; at 1,000 ms, a full test run on that machine once ran out of time on
-# it. Three seconds still stops a runaway expression, with room for a slow machine.
+# machine on a slow day, before constants were worked out once (about a third of that
+# now); at 1,000 ms, a full test run on that machine once ran out of time on it. Three
+# seconds still stops a runaway expression, with room for a slow machine.
 DEFAULT_DEADLINE_MS = 3000
 MAX_EXPRESSION_LENGTH = 10_000  # characters
 MAX_COLLECTION = 100_000  # items in any intermediate collection
@@ -281,11 +283,19 @@ class _Sandbox:
     else it calls straight through. Parsing (ANTLR, pure Python) checks the
     deadline on every token the parser looks ahead at and on every node of the
     walk that builds fhirpathpy's syntax tree; parses are cached by text.
+
+    Within one evaluation, a sub-expression that reads only the evaluation's
+    constants (see `_repeated`) is worked out once: `%resource.item.where(...)`
+    inside `answerOption.where(...)` is the same for every option. Its later
+    uses get a copy of its value, and the variables fhirpathpy leaves behind
+    it (`$this`, `$index`, `$total`) as it left them.
     """
 
     def __init__(self, deadline_ms: int) -> None:
         self.deadline_ms = deadline_ms
         self.deadline = monotonic() + deadline_ms / 1000
+        self.repeated: frozenset[int] = frozenset()
+        self.known: dict[int, tuple[list[Any], tuple[tuple[str, Any], ...]]] = {}
 
     def parse(self, text: str) -> dict[str, Any]:
         if len(text) > MAX_EXPRESSION_LENGTH:
@@ -304,6 +314,7 @@ class _Sandbox:
         functions: dict[str, Any],
     ) -> list[Any]:
         token = _ACTIVE.set(self)
+        self.repeated, self.known = tree[_REPEATED], {}
         try:
             with decimal.localcontext(_DECIMALS):
                 return apply_parsed_path(  # type: ignore[no-any-return]
@@ -318,7 +329,33 @@ class _Sandbox:
                     },
                 )
         finally:
+            self.repeated, self.known = frozenset(), {}
             _ACTIVE.reset(token)
+
+    def remembered(self, ctx: dict[str, Any], node: dict[str, Any], work: Callable[[], Any]) -> Any:
+        """The value of a sub-expression of constants (`_repeated`), worked out on its first
+        use in this evaluation; the iteration variables as its first evaluation left them."""
+        known = self.known.get(id(node))
+        if known is not None:
+            value, left = known
+            for name, was in left:
+                if was is _UNSET:
+                    ctx.pop(name, None)
+                else:
+                    ctx[name] = list(was) if type(was) is list else was
+            return list(value)
+        before = [ctx.get(name, _UNSET) for name in _ITERATION_VARIABLES]
+        value = work()
+        if type(value) is not list:
+            return value
+        self.check_result(value)
+        left = tuple(
+            (name, list(now) if type(now) is list else now)
+            for name, then in zip(_ITERATION_VARIABLES, before, strict=True)
+            if (now := ctx.get(name, _UNSET)) is not then
+        )
+        self.known[id(node)] = (list(value), left)
+        return value
 
     def check_time(self) -> None:
         if monotonic() > self.deadline:
@@ -347,6 +384,8 @@ def _install_node_guard() -> None:
         if sandbox is None:
             return original(ctx, parent_data, node)
         sandbox.check_time()
+        if id(node) in sandbox.repeated:
+            return sandbox.remembered(ctx, node, lambda: original(ctx, parent_data, node))
         result = original(ctx, parent_data, node)
         if type(result) is list:
             sandbox.check_result(result)
@@ -413,7 +452,9 @@ def _parse(text: str) -> dict[str, Any]:
     listener = ASTPathListener()
     _TimedWalker().walk(listener, parser.entireExpression())
     entire = listener.parentStack[0]["children"][0]  # EntireExpression: expression EOF
-    return {"children": entire["children"]}
+    tree: dict[str, Any] = {"children": entire["children"]}
+    tree[_REPEATED] = _repeated(tree)
+    return tree
 
 
 def _refuse(reason: str) -> dict[str, Any]:
@@ -471,6 +512,101 @@ _SANDBOX_FUNCTIONS: dict[str, Any] = {
     "max": _aggregate(aggregate.max_fn),
     "avg": _aggregate(aggregate.avg_fn),
 }  # fmt: skip
+
+
+# --- sub-expressions worth working out once an evaluation ----------------------------
+#
+# fhirpathpy evaluates a function's "Expr" parameters (where, select, exists, all, repeat,
+# iif, coalesce, aggregate) over and over, for each item of its input: everything inside
+# such a parameter again each time. A sub-expression there that starts from a %variable
+# and reads nothing else that changes (no implicit focus, no $this, $index or $total but
+# those its own functions set) has the same value every time, within one evaluation.
+
+_REPEATED = "tandem_repeated"  # in a parsed tree: ids of its nodes worth remembering
+_ITERATION_VARIABLES = ("$this", "$index", "$total")  # what fhirpathpy leaves in its ctx
+_UNSET: Any = object()
+# names for the iteration variables and the implicit focus in fhirpathpy's syntax tree
+_OUTSIDE = frozenset({"ThisInvocation", "IndexInvocation", "TotalInvocation", "InvocationTerm"})
+
+
+def _repeated(tree: dict[str, Any]) -> frozenset[int]:
+    """The ids of the nodes of `tree` that sit inside an "Expr" parameter (evaluated again
+    for each item) and whose value depends on nothing but the evaluation's constants: the
+    outermost such nodes, and the outermost inside their own "Expr" parameters."""
+    found: set[int] = set()
+
+    def walk(node: dict[str, Any], inside: bool) -> None:
+        if inside and node.get("type") == "InvocationExpression" and not _reads_outside(node):
+            found.add(id(node))
+            # what is under it runs as often as it does, but for its own "Expr" parameters
+            inside = False
+        if node.get("type") == "FunctionInvocation":
+            _name, parameters, kinds = _call(node)
+            for index, parameter in enumerate(parameters):
+                walk(parameter, inside or (kinds is not None and kinds[index] == "Expr"))
+            return
+        for child in node.get("children") or ():
+            walk(child, inside)
+
+    for child in tree["children"]:
+        walk(child, False)
+    return frozenset(found)
+
+
+def _reads_outside(node: dict[str, Any]) -> bool:
+    """Whether `node`'s value may depend on more than the evaluation's constants: the
+    focus it is evaluated on, or an iteration variable set outside it. Conservative:
+    any function not known, or a parameter whose kind is not known, counts as reading."""
+    kind = node.get("type")
+    if kind in _OUTSIDE:
+        return True
+    if kind == "FunctionInvocation":  # the invocation part of `left.f(...)`
+        _name, parameters, kinds = _call(node)
+        if kinds is None:
+            return True
+        for parameter, parameter_kind in zip(parameters, kinds, strict=True):
+            if parameter_kind == "Expr":
+                # its focus and $this are what the function gives it; $index and $total
+                # are set only by some functions, so either counts as reading outside
+                if _mentions(parameter, {"IndexInvocation", "TotalInvocation"}):
+                    return True
+            elif parameter_kind not in ("Identifier", "TypeSpecifier") and _reads_outside(
+                parameter
+            ):
+                return True  # evaluated on fhirpathpy's current $this
+        return False
+    return any(_reads_outside(child) for child in node.get("children") or ())
+
+
+# Every function an evaluation can call: fhirpathpy's, the sandbox's, and weight() and
+# ordinal() (an evaluation's own, of the answers they are given and no parameter).
+_FUNCTION_KINDS: dict[str, dict[str, Any]] = {
+    **fhirpath_functions, **_SANDBOX_FUNCTIONS, "weight": {}, "ordinal": {},
+}  # fmt: skip
+
+
+def _call(node: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], list[str] | None]:
+    """A FunctionInvocation's name, its parameters, and the kind fhirpathpy evaluates each
+    as ("Expr": again for each item, on it; else once, on its current $this), or None for
+    the kinds when the function or that number of parameters is not known."""
+    functn = (node.get("children") or [{}])[0]
+    parts = functn.get("children") or []
+    name = parts[0].get("text") if parts else None
+    parameters = list(parts[1].get("children") or []) if len(parts) > 1 else []
+    known = _FUNCTION_KINDS.get(name)  # type: ignore[arg-type]
+    if known is None:
+        return name, parameters, None
+    if "variadic" in known:
+        return name, parameters, [known["variadic"]] * len(parameters)
+    kinds = known.get("arity", {0: []}).get(len(parameters))
+    return name, parameters, None if kinds is None else list(kinds)
+
+
+def _mentions(node: dict[str, Any], kinds: set[str]) -> bool:
+    """Whether a node of one of `kinds` is in the tree under `node`."""
+    return node.get("type") in kinds or any(
+        _mentions(child, kinds) for child in node.get("children") or ()
+    )
 
 
 # --- the Questionnaire's expressions and weights -------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import sys
 import tempfile
@@ -26,13 +27,15 @@ from api.services.clinics import create_clinic
 from api.services.instruments import InstrumentKey, resolve_instrument
 from api.services.maintenance import prepare_database
 from api.services.responses import record_response
-from assessments import load_builtin, score_response, validate_response
+from assessments import calculate_sdc, load_builtin, score_response, validate_response
 from schemas import Client
 from tests.assessments.builders import (
     STATEMENTS,
     balance_response,
     checkin_response,
 )
+from tests.assessments.test_sdc_scoring import FIXTURES as LFORMS
+from tests.assessments.test_sdc_scoring import phq9_response
 from tests.databases import fresh_database
 
 
@@ -74,6 +77,19 @@ def main() -> None:
         results[f"validate + score {name}"] = per_call(
             name, lambda i=instrument, r=response: score_response(i, r),
             arguments.calls, arguments.rounds,
+        )  # fmt: skip
+
+    # imported instruments whose Questionnaire calculates its own total (SDC, FHIRPath)
+    for name, fixture in (
+        ("PHQ-9, variable form", "phq9.json"),
+        ("PHQ-9, weight() form", "phq9-with-the-weight-function.json"),
+    ):
+        phq9 = json.loads((LFORMS / fixture).read_text())
+        answers = phq9_response([1, 2, 0, 3, 1, 1, 0, 2, 1])
+        calculate_sdc(phq9, answers)  # its expressions parsed, as after a process's first
+        results[f"calculate {name}"] = per_call(
+            name, lambda q=phq9, r=answers: calculate_sdc(q, r),
+            max(arguments.calls // 25, 5), arguments.rounds,
         )  # fmt: skip
 
     with (

@@ -755,8 +755,9 @@ TEN = "(" + " | ".join(str(n) for n in range(1, 11)) + ")"
     [
         "(1).repeat($this + 1).count()",  # never ends
         # %ten is (1 | ... | 10): 10^6 evaluations of the innermost count(); the text is short,
-        # so parsing it takes a few milliseconds and the time goes to evaluation
-        "%ten" + ".select(%ten" * 6 + ".count()" + ").count()" * 6,
+        # so parsing it takes a few milliseconds and the time goes to evaluation. Each level
+        # reads the one outside it ($this), so none is a constant worked out once
+        "%ten" + ".select(($this | %ten)" * 6 + ".count()" + ").count()" * 6,
     ],
     ids=["endless-repeat", "exponential-select"],
 )
