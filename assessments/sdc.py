@@ -313,7 +313,15 @@ class _Sandbox:
         environment: dict[str, Any],
         functions: dict[str, Any],
     ) -> list[Any]:
+        # a one-value variable goes in bare, so each use gets a fresh list: fhirpathpy
+        # negates a one-item list in place (-%x), which would change %x for later uses (and
+        # a sub-expression of it remembered would not see the change)
+        environment = {
+            name: value[0] if type(value) is list and len(value) == 1 else value
+            for name, value in environment.items()
+        }
         token = _ACTIVE.set(self)
+        outer = self.repeated, self.known
         self.repeated, self.known = tree[_REPEATED], {}
         try:
             with decimal.localcontext(_DECIMALS):
@@ -329,30 +337,42 @@ class _Sandbox:
                     },
                 )
         finally:
-            self.repeated, self.known = frozenset(), {}
+            self.repeated, self.known = outer
             _ACTIVE.reset(token)
 
     def remembered(self, ctx: dict[str, Any], node: dict[str, Any], work: Callable[[], Any]) -> Any:
         """The value of a sub-expression of constants (`_repeated`), worked out on its first
-        use in this evaluation; the iteration variables as its first evaluation left them."""
+        use in this evaluation. fhirpathpy leaves `$this`, `$index` and `$total` set by the
+        functions inside it; a later use sets those its first evaluation set, to what it set
+        them to, and leaves the others alone. (Which ones it set is found by putting a
+        placeholder of its own in each first: the node reads none of them from outside, see
+        `_reads_outside`.) Variables are not changed in place: `evaluate` gives a one-value
+        variable bare, so each use of it is a new list."""
         known = self.known.get(id(node))
         if known is not None:
             value, left = known
             for name, was in left:
-                if was is _UNSET:
-                    ctx.pop(name, None)
-                else:
-                    ctx[name] = list(was) if type(was) is list else was
+                ctx[name] = list(was) if type(was) is list else was
             return list(value)
-        before = [ctx.get(name, _UNSET) for name in _ITERATION_VARIABLES]
-        value = work()
+        before = {name: ctx.get(name, _UNSET) for name in _ITERATION_VARIABLES}
+        placeholders = {name: object() for name in _ITERATION_VARIABLES}
+        ctx.update(placeholders)
+        set_inside: list[str] = []
+        try:
+            value = work()
+        finally:
+            for name, placeholder in placeholders.items():
+                if ctx[name] is not placeholder:
+                    set_inside.append(name)
+                elif before[name] is _UNSET:  # not set inside: as it was
+                    del ctx[name]
+                else:
+                    ctx[name] = before[name]
         if type(value) is not list:
             return value
         self.check_result(value)
         left = tuple(
-            (name, list(now) if type(now) is list else now)
-            for name, then in zip(_ITERATION_VARIABLES, before, strict=True)
-            if (now := ctx.get(name, _UNSET)) is not then
+            (name, list(ctx[name]) if type(ctx[name]) is list else ctx[name]) for name in set_inside
         )
         self.known[id(node)] = (list(value), left)
         return value
@@ -524,7 +544,7 @@ _SANDBOX_FUNCTIONS: dict[str, Any] = {
 
 _REPEATED = "tandem_repeated"  # in a parsed tree: ids of its nodes worth remembering
 _ITERATION_VARIABLES = ("$this", "$index", "$total")  # what fhirpathpy leaves in its ctx
-_UNSET: Any = object()
+_UNSET: Any = object()  # an iteration variable fhirpathpy had not set
 # names for the iteration variables and the implicit focus in fhirpathpy's syntax tree
 _OUTSIDE = frozenset({"ThisInvocation", "IndexInvocation", "TotalInvocation", "InvocationTerm"})
 
@@ -536,7 +556,12 @@ def _repeated(tree: dict[str, Any]) -> frozenset[int]:
     found: set[int] = set()
 
     def walk(node: dict[str, Any], inside: bool) -> None:
-        if inside and node.get("type") == "InvocationExpression" and not _reads_outside(node):
+        if (
+            inside
+            and node.get("type") == "InvocationExpression"
+            and _starts_from_a_variable(node)
+            and not _reads_outside(node)
+        ):
             found.add(id(node))
             # what is under it runs as often as it does, but for its own "Expr" parameters
             inside = False
@@ -551,6 +576,16 @@ def _repeated(tree: dict[str, Any]) -> frozenset[int]:
     for child in tree["children"]:
         walk(child, False)
     return frozenset(found)
+
+
+def _starts_from_a_variable(node: dict[str, Any]) -> bool:
+    """Whether the chain `node` is (`%a.b.f(...)...`) starts from a %variable. Nothing else
+    of it is then evaluated on the focus it is given: an operator on its left (`(1 + 2).f()`)
+    would be, and would leave that focus behind it in fhirpathpy's $this."""
+    while node.get("type") == "InvocationExpression":
+        node = (node.get("children") or [{}])[0]
+    term = (node.get("children") or [{}])[0] if node.get("type") == "TermExpression" else {}
+    return term.get("type") == "ExternalConstantTerm"
 
 
 def _reads_outside(node: dict[str, Any]) -> bool:
@@ -1060,9 +1095,7 @@ class _Evaluation:
                 self.instrument.raw_items[definition.link_id], "Questionnaire.item"
             )
         environment = {
-            # a one-value variable goes in bare, so each use gets a fresh list: fhirpathpy
-            # negates a one-item list in place (-%x), which would change %x for later uses
-            **{name: value[0] if len(value) == 1 else value for name, value in variables.items()},
+            **variables,
             "resource": self.working,
             "rootResource": self.working,
             "questionnaire": self.instrument.raw,

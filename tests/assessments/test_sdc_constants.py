@@ -116,6 +116,10 @@ ENVIRONMENT = {
     "five": list(range(1, 6)),
     "word": "constant",
     "nothing": [],
+    "one": {"item": [{"linkId": "q1", "answer": [{"valueCoding": {"code": "c"}}]}]},
+    "questionnaire": {
+        "item": [{"linkId": "q1", "answerOption": [{"valueCoding": {"code": c}} for c in "abcd"]}]
+    },
     "resource": RESOURCE,
 }
 
@@ -134,6 +138,19 @@ ENVIRONMENT = {
         "%ten.where(%five.select($this * 2).count() = 5 and $this < 3)",
         # $index after an inner where is left at that where's last index
         "%ten.select(%five.where($this > 4).count() + $index)",
+        # ... and where the inner function ran over one item it leaves $index at 0, the
+        # same int object as the outer index 0: still set, and to be set again each time
+        "%ten.select(%five.first().where(true).count() + $index)",
+        "%ten.where(%five.first().where(true).exists() and $index > 5)",
+        "%ten.where(%five.first().select($this).exists() and $index = 0)",
+        # an inner aggregate over nothing leaves $total at None, as the outer one began
+        "%ten.aggregate(%nothing.aggregate($this).count() + $total.count())",
+        # an operator leaves the focus it was given in $this: (0 + 1).abs() is evaluated on
+        # the outer item, so it is not a constant, though it reads nothing outside
+        "%ten.select(%five.where(true)[(0 + 1).abs()].combine($this))",
+        # the PHQ-9's shape, over a response with one item: its where leaves $index at 0
+        "%questionnaire.item.answerOption.where(valueCoding.code = "
+        "%one.item.where(linkId = 'q1').answer.valueCoding.code or $index = 0).valueCoding.code",
         # iif and coalesce run their parameters on their input
         "%ten.select(%five.iif(count() > 3, 'many', 'few'))",
         "%ten.where(coalesce(%nothing, %five.where($this = 3)) = $this)",
@@ -153,6 +170,21 @@ def test_the_sandbox_gives_what_fhirpathpy_alone_gives(text):
     # and again: nothing remembered from one evaluation reaches the next
     again = _Sandbox(5000).evaluate(RESOURCE, tree, dict(ENVIRONMENT), _SANDBOX_FUNCTIONS)
     assert _plain(again) == _plain(alone)
+
+
+def test_an_operator_on_the_left_of_a_chain_keeps_it_from_being_a_constant():
+    assert marked("%ten.select(%five.where(true)[(0 + 1).abs()].combine($this))") == {
+        "%five.where(true)"
+    }
+
+
+def test_a_one_value_variable_is_not_changed_in_place():
+    # fhirpathpy negates a one-item list in place: given [3] as %single, -%single would
+    # change %single for every later use (3, -3, 3, ...). The sandbox gives it bare.
+    tree = _parse("%ten.select((-%single).first() + %single.first())")
+    environment = dict(ENVIRONMENT, single=[3])
+    assert _Sandbox(5000).evaluate(RESOURCE, tree, environment, _SANDBOX_FUNCTIONS) == [0] * 10
+    assert environment["single"] == [3]
 
 
 def _plain(values: list[Any]) -> list[Any]:
