@@ -31,10 +31,11 @@ Each of these loads runs for `--seconds` at `--connections`, after a warm-up:
   the bare app without validating or scoring (and so without score rows)
   the peer's submission (bench/peer.py), as bench/workflow.py's (e)
 
-then the two floors of bench/workflow.py (a bare ASGI app, FastAPI with one
-dependency), and prints requests/s, p50, p99 and each as a multiple of the peer,
-and each bare variant with FastAPI's own cost added: the most a FastAPI service
-doing that work could reach.
+then the floors of bench/workflow.py (a bare ASGI app; FastAPI with one
+dependency; FastAPI with the route as Tandem's submission has it, a
+`DirectRoute`), and prints requests/s, p50, p99 and each as a multiple of the
+peer, and each bare variant with each FastAPI floor's own cost added: the most
+a FastAPI service doing that work could reach.
 """
 
 from __future__ import annotations
@@ -388,32 +389,42 @@ def main() -> None:
 
 def report(results: list[Result], floors: list[Result]) -> None:
     """Each load as a multiple of the peer; the bare app's cost taken apart; and each bare
-    variant with FastAPI's own cost added, the most a FastAPI service doing it could reach."""
+    variant with each FastAPI floor's own cost added, the most a FastAPI service doing it
+    could reach. Nothing is derived from a load that answered anything but 200s."""
     peer_rate = results[-1].requests_per_second
     print(f"\n{'submissions, sqlite':<32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'failed':>7} {'x peer':>7}")  # fmt: skip
     for r in [*results, *floors]:
         print(f"{r.label:<32} {r.requests_per_second:>8.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
               f"{r.failures:>7} {r.requests_per_second / peer_rate:>7.1f}")  # fmt: skip
-    failed = [r.label for r in results if r.failures]
+    failed = [r.label for r in [*results, *floors] if r.failures]
     if failed:
-        print(f"\nNOT VALID, answers other than 200 (ran out of assignments?): {failed}")
-    cost = {v: 1 / next(r for r in results if r.label == f"bare app, {v}").requests_per_second
-            for v in VARIANTS}  # fmt: skip
-    print(f"\nthe bare app's submission, in ms: validating and scoring "
-          f"{(cost['no-score-rows'] - cost['no-scoring']) * 1e3:.2f}, the six score rows "
-          f"{(cost['whole'] - cost['no-score-rows']) * 1e3:.2f} (as one JSON column "
-          f"{(cost['scores-in-row'] - cost['no-score-rows']) * 1e3:.2f}), "
-          f"the rest {cost['no-scoring'] * 1e3:.2f}")  # fmt: skip
-    bare_floor, framework_floor = (1 / r.requests_per_second for r in floors)
-    framework = framework_floor - bare_floor
-    print(f"FastAPI's own cost a request (its floor less the bare floor): "
-          f"{framework * 1e3:.3f} ms")  # fmt: skip
+        # a bare load that ran out of prepared assignments answers quick 409s
+        print(f"\nNOT VALID, answers other than 200: {failed}; nothing derived from them")
+    valid = {r.label: 1 / r.requests_per_second for r in [*results, *floors] if not r.failures}
+    cost = {v: valid.get(f"bare app, {v}") for v in VARIANTS}
+    if None not in cost.values():
+        print(f"\nthe bare app's submission, in ms: validating and scoring "
+              f"{(cost['no-score-rows'] - cost['no-scoring']) * 1e3:.2f}, the six score rows "
+              f"{(cost['whole'] - cost['no-score-rows']) * 1e3:.2f} (as one JSON column "
+              f"{(cost['scores-in-row'] - cost['no-score-rows']) * 1e3:.2f}), "
+              f"the rest {cost['no-scoring'] * 1e3:.2f}")  # fmt: skip
+    bare_floor = valid.get(floors[0].label)
+    if bare_floor is None or results[-1].failures:
+        return
     print(f"the budget at 10x the peer: {1e3 / (10 * peer_rate):.3f} ms a submission")
-    for variant, seconds in cost.items():
-        most = 1 / (seconds + framework)
-        print(f"  bare app, {variant} + FastAPI: {(seconds + framework) * 1e3:.3f} ms, "
-              f"{most:.0f}/s, {most / peer_rate:.1f}x the peer")  # fmt: skip
+    for framework_floor in floors[1:]:
+        framework = valid.get(framework_floor.label)
+        if framework is None:
+            continue
+        framework -= bare_floor
+        print(f"{framework_floor.label.removeprefix('(d) ')}: its own cost {framework * 1e3:.3f} "
+              f"ms a request (its floor less the bare floor); with it added")  # fmt: skip
+        for variant, seconds in cost.items():
+            if seconds is not None:
+                most = 1 / (seconds + framework)
+                print(f"  bare app, {variant}: {(seconds + framework) * 1e3:.3f} ms, "
+                      f"{most:.0f}/s, {most / peer_rate:.1f}x the peer")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Response
+
+from api.routes.direct import DirectRoute
 
 BODY = b'{"status":"ok"}'
 HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
@@ -24,8 +28,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def _framework_app() -> Any:
     """A second floor: FastAPI itself, one dependency and an async endpoint, no database,
     the shape of Tandem's hot handlers (coroutines on the event loop)."""
-    from fastapi import Depends, FastAPI
-
     framework = FastAPI()
 
     async def dependency() -> int:
@@ -39,3 +41,25 @@ def _framework_app() -> Any:
 
 
 framework_app = _framework_app()
+
+
+def _direct_app() -> Any:
+    """A third floor: FastAPI with the route the way Tandem's submission has it, a
+    `DirectRoute` (api/routes/direct.py, no dependency solving) whose endpoint takes one
+    dependency on the request and returns a `Response`; no database."""
+    framework = FastAPI()
+    framework.router.add_api_route(
+        "/", _direct_endpoint, methods=["GET"], route_class_override=DirectRoute
+    )
+    return framework
+
+
+async def _direct_dependency(request: Request) -> int:
+    return 1
+
+
+async def _direct_endpoint(value: Annotated[int, Depends(_direct_dependency)]) -> Response:
+    return Response(BODY, media_type="application/json")
+
+
+direct_app = _direct_app()

@@ -11,7 +11,8 @@ submitted ones to read, starts `tandem serve` (one worker) and measures, for
   (b) GET /v1/responses/{id}
   (c) GET /v1/assignments?updated_since=...&limit=50 pages
   (d) the floor: a bare ASGI app returning fixed JSON, served by the same uvicorn,
-      and FastAPI's own floor: an async endpoint with one dependency, no database
+      and FastAPI's own floors, no database: an async endpoint with one dependency,
+      and the same served by Tandem's DirectRoute (as Tandem's hot routes are)
   (e) the peer (bench/peer.py): FastAPI + fhir.resources + SQLModel, submit and read
 
 Each load is measured after a warm-up of its own (WARM_UP_SECONDS). It prints
@@ -315,10 +316,11 @@ def measure_database(
 
 def measure_floor(arguments: argparse.Namespace) -> list[Result]:
     results = []
-    env = dict(os.environ) | {"PYTHONPATH": str(ROOT / "bench")}
+    env = dict(os.environ) | {"PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}"}
     floors = (
         ("(d) floor: bare ASGI", "floor:app"),
         ("(d) FastAPI async + dependency", "floor:framework_app"),
+        ("(d) FastAPI, Tandem's DirectRoute", "floor:direct_app"),
     )
     for label, app in floors:
         port = free_port()
