@@ -352,7 +352,7 @@ class _Sandbox:
         if known is not None:
             value, left = known
             for name, was in left:
-                ctx[name] = list(was) if type(was) is list else was
+                ctx[name] = _fresh(was)
             return list(value)
         before = {name: ctx.get(name, _UNSET) for name in _ITERATION_VARIABLES}
         placeholders = {name: object() for name in _ITERATION_VARIABLES}
@@ -371,9 +371,7 @@ class _Sandbox:
         if type(value) is not list:
             return value
         self.check_result(value)
-        left = tuple(
-            (name, list(ctx[name]) if type(ctx[name]) is list else ctx[name]) for name in set_inside
-        )
+        left = tuple((name, _fresh(ctx[name])) for name in set_inside)
         self.known[id(node)] = (list(value), left)
         return value
 
@@ -546,7 +544,8 @@ _REPEATED = "tandem_repeated"  # in a parsed tree: ids of its nodes worth rememb
 _ITERATION_VARIABLES = ("$this", "$index", "$total")  # what fhirpathpy leaves in its ctx
 _UNSET: Any = object()  # an iteration variable fhirpathpy had not set
 # names for the iteration variables and the implicit focus in fhirpathpy's syntax tree
-_OUTSIDE = frozenset({"ThisInvocation", "IndexInvocation", "TotalInvocation", "InvocationTerm"})
+_SET_BY_SOME_FUNCTIONS = frozenset({"IndexInvocation", "TotalInvocation"})
+_OUTSIDE = frozenset({"ThisInvocation", "InvocationTerm", *_SET_BY_SOME_FUNCTIONS})
 
 
 def _repeated(tree: dict[str, Any]) -> frozenset[int]:
@@ -566,7 +565,7 @@ def _repeated(tree: dict[str, Any]) -> frozenset[int]:
             # what is under it runs as often as it does, but for its own "Expr" parameters
             inside = False
         if node.get("type") == "FunctionInvocation":
-            _name, parameters, kinds = _call(node)
+            parameters, kinds = _call(node)
             for index, parameter in enumerate(parameters):
                 walk(parameter, inside or (kinds is not None and kinds[index] == "Expr"))
             return
@@ -596,14 +595,14 @@ def _reads_outside(node: dict[str, Any]) -> bool:
     if kind in _OUTSIDE:
         return True
     if kind == "FunctionInvocation":  # the invocation part of `left.f(...)`
-        _name, parameters, kinds = _call(node)
+        parameters, kinds = _call(node)
         if kinds is None:
             return True
         for parameter, parameter_kind in zip(parameters, kinds, strict=True):
             if parameter_kind == "Expr":
                 # its focus and $this are what the function gives it; $index and $total
                 # are set only by some functions, so either counts as reading outside
-                if _mentions(parameter, {"IndexInvocation", "TotalInvocation"}):
+                if _mentions(parameter, _SET_BY_SOME_FUNCTIONS):
                     return True
             elif parameter_kind not in ("Identifier", "TypeSpecifier") and _reads_outside(
                 parameter
@@ -613,16 +612,23 @@ def _reads_outside(node: dict[str, Any]) -> bool:
     return any(_reads_outside(child) for child in node.get("children") or ())
 
 
-# Every function an evaluation can call: fhirpathpy's, the sandbox's, and weight() and
-# ordinal() (an evaluation's own, of the answers they are given and no parameter).
+# weight() and its older name ordinal(): each evaluation's own (`_Evaluation._weight`), of
+# the answers they are given, with no parameter.
+_WEIGHT_FUNCTIONS = ("weight", "ordinal")
+# Every function an evaluation can call: fhirpathpy's, the sandbox's and the weights'.
 _FUNCTION_KINDS: dict[str, dict[str, Any]] = {
-    **fhirpath_functions, **_SANDBOX_FUNCTIONS, "weight": {}, "ordinal": {},
+    **fhirpath_functions, **_SANDBOX_FUNCTIONS, **{name: {} for name in _WEIGHT_FUNCTIONS},
 }  # fmt: skip
 
 
-def _call(node: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], list[str] | None]:
-    """A FunctionInvocation's name, its parameters, and the kind fhirpathpy evaluates each
-    as ("Expr": again for each item, on it; else once, on its current $this), or None for
+def _fresh(value: Any) -> Any:
+    """A list copied (fhirpathpy changes some lists in place); anything else as it is."""
+    return list(value) if type(value) is list else value
+
+
+def _call(node: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """A FunctionInvocation's parameters, and the kind fhirpathpy evaluates each as
+    ("Expr": again for each item, on it; else once, on its current $this), or None for
     the kinds when the function or that number of parameters is not known."""
     functn = (node.get("children") or [{}])[0]
     parts = functn.get("children") or []
@@ -630,11 +636,11 @@ def _call(node: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], list[
     parameters = list(parts[1].get("children") or []) if len(parts) > 1 else []
     known = _FUNCTION_KINDS.get(name)  # type: ignore[arg-type]
     if known is None:
-        return name, parameters, None
+        return parameters, None
     if "variadic" in known:
-        return name, parameters, [known["variadic"]] * len(parameters)
+        return parameters, [known["variadic"]] * len(parameters)
     kinds = known.get("arity", {0: []}).get(len(parameters))
-    return name, parameters, None if kinds is None else list(kinds)
+    return parameters, None if kinds is None else list(kinds)
 
 
 def _mentions(node: dict[str, Any], kinds: set[str]) -> bool:
@@ -941,8 +947,7 @@ class _Evaluation:
         self.owners: dict[int, tuple[ItemDefinition, bool, dict[str, Any]]] = {}
         self.functions = {
             **_SANDBOX_FUNCTIONS,
-            "weight": {"fn": self._weight},
-            "ordinal": {"fn": self._weight},
+            **{name: {"fn": self._weight} for name in _WEIGHT_FUNCTIONS},
         }
 
     # reading the response

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from fhirpathpy import apply_parsed_path
 
-from assessments.sdc import _R4, _SANDBOX_FUNCTIONS, _parse, _repeated, _Sandbox
+from assessments.sdc import _R4, _REPEATED, _SANDBOX_FUNCTIONS, _parse, _repeated, _Sandbox
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "lforms"
 
@@ -31,14 +31,14 @@ def marked(text: str) -> set[str]:
     texts: set[str] = set()
 
     def walk(node: dict[str, Any]) -> None:
-        if id(node) in tree["tandem_repeated"]:
+        if id(node) in tree[_REPEATED]:
             texts.add(node["text"])
         for child in node.get("children") or ():
             walk(child)
 
     for child in tree["children"]:
         walk(child)
-    assert tree["tandem_repeated"] == _repeated(tree)  # stored with the parse, as worked out
+    assert tree[_REPEATED] == _repeated(tree)  # stored with the parse, as worked out
     return texts
 
 
@@ -162,7 +162,7 @@ ENVIRONMENT = {
 )
 def test_the_sandbox_gives_what_fhirpathpy_alone_gives(text):
     tree = _parse(text)
-    assert tree["tandem_repeated"], "the expression should have a constant to remember"
+    assert tree[_REPEATED], "the expression should have a constant to remember"
     options = {"userInvocationTable": _SANDBOX_FUNCTIONS, "returnRawData": True}
     alone = apply_parsed_path(RESOURCE, tree, dict(ENVIRONMENT), _R4, options)
     sandboxed = _Sandbox(5000).evaluate(RESOURCE, tree, dict(ENVIRONMENT), _SANDBOX_FUNCTIONS)
