@@ -52,7 +52,6 @@ import sqlite3
 import sys
 import tempfile
 import threading
-import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -70,10 +69,13 @@ from workflow import (
     Result,
     free_port,
     measure_floor,
+    peer_submit_load,
+    post_to_peer,
     prepare_tandem,
     server,
+    submit_load,
+    tandem_serve,
     uvicorn,
-    wrk,
 )
 
 sys.path.insert(0, str(ROOT))
@@ -340,17 +342,12 @@ def main() -> None:
             database = {"TANDEM_DATABASE_URL": f"sqlite:///{work / 'tandem.db'}",
                         "BOUND_DATABASE": str(work / "tandem.db")}  # fmt: skip
             with server(command(port), env | database | extra, work, f"{base}/health"):
-                results.append(
-                    wrk(label, base, "submit.lua",
-                        [str(work / "submits.txt"), str(work / "balance.json")],
-                        seconds, connections,
-                        warm_up_args=[str(work / "warm.txt"), str(work / "balance.json")])
-                )  # fmt: skip
+                results.append(submit_load(label, base, work, seconds, connections))
 
         python_path = {"PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}"}
         submissions(
             "Tandem (tandem serve)",
-            lambda port: [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            tandem_serve,
             python_path | {"TANDEM_AUTO_MIGRATE": "false"},
             "tandem",
         )
@@ -370,17 +367,10 @@ def main() -> None:
         peer_env = env | {"PEER_DATABASE_URL": f"sqlite:///{peer / 'peer.db'}",
                           "PYTHONPATH": str(ROOT / "bench")}  # fmt: skip
         with server(uvicorn("peer:app", port), peer_env, peer, f"{base}/docs"):
-            urllib.request.urlopen(  # the peer's first request makes its table
-                urllib.request.Request(
-                    f"{base}/peer/responses",
-                    data=(peer / "balance.json").read_bytes(),
-                    headers={"Content-Type": "application/json"},
-                ),
-                timeout=10,
-            ).read()
+            post_to_peer(base, peer / "balance.json")  # its first request makes its table
             results.append(
-                wrk("peer submit (bench/peer.py)", base, "post.lua",
-                    ["/peer/responses", str(peer / "balance.json")], seconds, connections)
+                peer_submit_load("peer submit (bench/peer.py)", base, peer / "balance.json",
+                                 seconds, connections)
             )  # fmt: skip
 
     floors = measure_floor(arguments)

@@ -112,6 +112,10 @@ def uvicorn(app: str, port: int, factory: bool = False) -> list[str]:
     )
 
 
+def tandem_serve(port: int) -> list[str]:
+    return [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
+
+
 WARM_UP_SECONDS = 3
 
 
@@ -150,6 +154,28 @@ def wrk(
         requests=summary["requests"],
         failures=summary["non_2xx"] + summary["errors"],
     )
+
+
+def submit_load(label: str, base: str, work: Path, seconds: int, connections: int) -> Result:
+    """Portal submissions of the assignments `prepare_tandem` left in `work` (the warm-up
+    submits its own)."""
+    body = str(work / "balance.json")
+    return wrk(label, base, "submit.lua", [str(work / "submits.txt"), body], seconds,
+               connections, warm_up_args=[str(work / "warm.txt"), body])  # fmt: skip
+
+
+def post_to_peer(base: str, body: Path) -> None:
+    """One submission to the peer (bench/peer.py)."""
+    request = urllib.request.Request(
+        f"{base}/peer/responses",
+        data=body.read_bytes(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def peer_submit_load(label: str, base: str, body: Path, seconds: int, connections: int) -> Result:
+    return wrk(label, base, "post.lua", ["/peer/responses", str(body)], seconds, connections)
 
 
 def prepare_tandem(url: str, work: Path, submits: int, reads: int) -> dict[str, Any]:
@@ -269,14 +295,11 @@ def measure_database(
         env |= {"TANDEM_DATABASE_URL": url, "TANDEM_AUTO_MIGRATE": "false"}
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port)]
-        with server(command, env | {"PYTHONPATH": str(ROOT)}, work, f"{base}/health"):
+        with server(tandem_serve(port), env | {"PYTHONPATH": str(ROOT)}, work, f"{base}/health"):
             token = access_token(base, credentials)
             results.append(
-                wrk(f"(a) submit and score, {kind}", base, "submit.lua",
-                    [str(work / "submits.txt"), str(work / "balance.json")],
-                    arguments.seconds, arguments.connections,
-                    warm_up_args=[str(work / "warm.txt"), str(work / "balance.json")])
+                submit_load(f"(a) submit and score, {kind}", base, work,
+                            arguments.seconds, arguments.connections)
             )  # fmt: skip
             results.append(
                 wrk(f"(b) read a response, {kind}", base, "read.lua",
@@ -294,17 +317,11 @@ def measure_database(
         peer_env = env | {"PEER_DATABASE_URL": peer_url, "PYTHONPATH": str(ROOT / "bench")}
         with server(uvicorn("peer:app", port), peer_env, work, f"{base}/docs"):
             for _ in range(1000):  # rows for the peer to read
-                request = urllib.request.Request(
-                    f"{base}/peer/responses",
-                    data=(work / "balance.json").read_bytes(),
-                    headers={"Content-Type": "application/json"},
-                )
-                urllib.request.urlopen(request, timeout=10).read()
+                post_to_peer(base, work / "balance.json")
             (work / "peer_ids.txt").write_text("".join(f"{n}\n" for n in range(1, 1001)))
             results.append(
-                wrk(f"(e) peer submit, {kind}", base, "post.lua",
-                    ["/peer/responses", str(work / "balance.json")],
-                    arguments.seconds, arguments.connections)
+                peer_submit_load(f"(e) peer submit, {kind}", base, work / "balance.json",
+                                 arguments.seconds, arguments.connections)
             )  # fmt: skip
             results.append(
                 wrk(f"(e) peer read, {kind}", base, "read.lua",
