@@ -35,7 +35,8 @@ then the floors of bench/workflow.py (a bare ASGI app; FastAPI with one
 dependency; FastAPI with the route as Tandem's submission has it, a
 `DirectRoute`), and prints requests/s, p50, p99 and each as a multiple of the
 peer, and each bare variant with each FastAPI floor's own cost added: the most
-a FastAPI service doing that work could reach.
+a FastAPI service doing that work could reach; then where the machine's CPU
+went during each load (bench/workflow.py's `report_cpu`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ from workflow import (
     peer_submit_load,
     post_to_peer,
     prepare_tandem,
+    report_cpu,
     server,
     submit_load,
     tandem_serve,
@@ -341,8 +343,8 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             database = {"TANDEM_DATABASE_URL": f"sqlite:///{work / 'tandem.db'}",
                         "BOUND_DATABASE": str(work / "tandem.db")}  # fmt: skip
-            with server(command(port), env | database | extra, work, f"{base}/health"):
-                results.append(submit_load(label, base, work, seconds, connections))
+            with server(command(port), env | database | extra, work, f"{base}/health") as serving:
+                results.append(submit_load(label, base, work, seconds, connections, serving))
 
         python_path = {"PYTHONPATH": f"{ROOT / 'bench'}{os.pathsep}{ROOT}"}
         submissions(
@@ -366,15 +368,16 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         peer_env = env | {"PEER_DATABASE_URL": f"sqlite:///{peer / 'peer.db'}",
                           "PYTHONPATH": str(ROOT / "bench")}  # fmt: skip
-        with server(uvicorn("peer:app", port), peer_env, peer, f"{base}/docs"):
+        with server(uvicorn("peer:app", port), peer_env, peer, f"{base}/docs") as serving:
             post_to_peer(base, peer / "balance.json")  # its first request makes its table
             results.append(
                 peer_submit_load("peer submit (bench/peer.py)", base, peer / "balance.json",
-                                 seconds, connections)
+                                 seconds, connections, serving)
             )  # fmt: skip
 
     floors = measure_floor(arguments)
     report(results, floors)
+    report_cpu([*results, *floors])
 
 
 def report(results: list[Result], floors: list[Result]) -> None:

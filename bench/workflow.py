@@ -16,7 +16,11 @@ submitted ones to read, starts `tandem serve` (one worker) and measures, for
   (e) the peer (bench/peer.py): FastAPI + fhir.resources + SQLModel, submit and read
 
 Each load is measured after a warm-up of its own (WARM_UP_SECONDS). It prints
-requests/s, p50 and p99 for each, and (a)-(c) as ratios of (d) and (e).
+requests/s, p50 and p99 for each, and (a)-(c) as ratios of (d) and (e); then
+where the machine's CPU went while each load ran, per request: the server's
+process, PostgreSQL's processes, wrk, and everything else (from /proc). The
+server has one worker, so it can use one core at most; PostgreSQL and wrk
+share the other with whatever else the machine runs.
 PostgreSQL runs use a schema of their own in the given database, dropped after.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -63,6 +68,21 @@ def say(message: str) -> None:
 
 
 @dataclass
+class Cpu:
+    """CPU seconds the machine spent while a load ran: in the server's process, in
+    PostgreSQL's processes, in wrk, in all (every core's busy time, /proc/stat)."""
+
+    server: float
+    postgres: float
+    wrk: float
+    machine: float
+
+    @property
+    def rest(self) -> float:
+        return max(0.0, self.machine - self.server - self.postgres - self.wrk)
+
+
+@dataclass
 class Result:
     label: str
     requests_per_second: float
@@ -70,6 +90,70 @@ class Result:
     p99_ms: float
     requests: int
     failures: int
+    seconds: float = 0.0
+    cpu: Cpu | None = None
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_seconds(pid: int) -> float:
+    """CPU seconds (user and system) a process has used, or 0 once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _postgres_seconds() -> float:
+    """CPU seconds PostgreSQL's running processes (server, backends, writers) have used.
+    A process that exits while a load runs takes its seconds with it, so they count
+    as the rest of the machine's: not the backends of the pools Tandem and the peer
+    keep open, but autovacuum's workers, which come and go."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith("postgres"):
+                    total += _process_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def _machine_seconds() -> float:
+    """Busy CPU seconds of all cores together: user, nice, system, irq and softirq time."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / _TICKS
+
+
+class _Counting:
+    """The CPU seconds spent from entering to leaving: by `pid` (the server), by
+    PostgreSQL, by the children this process waited for meanwhile (wrk), by all."""
+
+    def __init__(self, pid: int | None) -> None:
+        self._pid = pid
+
+    def _now(self) -> tuple[float, float, float, float]:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (
+            _process_seconds(self._pid) if self._pid is not None else 0.0,
+            _postgres_seconds(),
+            children.ru_utime + children.ru_stime,
+            _machine_seconds(),
+        )
+
+    def __enter__(self) -> _Counting:
+        self._began = self._now()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.cpu = Cpu(
+            *(after - before for before, after in zip(self._began, self._now(), strict=True))
+        )
 
 
 def free_port() -> int:
@@ -92,7 +176,7 @@ def server(command: list[str], env: dict[str, str], cwd: Path, health: str):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"server did not start: {' '.join(command)}") from None
                 time.sleep(0.2)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -127,11 +211,13 @@ def wrk(
     seconds: int,
     connections: int,
     warm_up_args: list[str] | None = None,
+    serving: subprocess.Popen | None = None,
 ) -> Result:
     """Measure one load for `seconds`, after a warm-up of WARM_UP_SECONDS at the same
     concurrency (first requests compile statements and fill caches; they are not
     what a running server does). `warm_up_args` replace `args` for the warm-up when
-    the load uses data up (submissions)."""
+    the load uses data up (submissions). The CPU the machine spends during the
+    measured run is counted, the server's own for the process `serving`."""
     env = dict(os.environ) | {"TANDEM_WRK_LUA": str(LUA)}
 
     def run(duration: int, arguments: list[str]) -> str:
@@ -143,8 +229,9 @@ def wrk(
 
     say(f"{label}: warm-up {WARM_UP_SECONDS} s, then {connections} connections for {seconds} s")
     run(WARM_UP_SECONDS, warm_up_args or args)
-    ran = subprocess.CompletedProcess([], 0, stdout=run(seconds, args))
-    summary = json.loads(ran.stdout.strip().splitlines()[-1])
+    with _Counting(serving.pid if serving is not None else None) as counted:
+        output = run(seconds, args)
+    summary = json.loads(output.strip().splitlines()[-1])
     say(f"  {summary}")
     return Result(
         label=label,
@@ -153,15 +240,25 @@ def wrk(
         p99_ms=summary["p99_us"] / 1000,
         requests=summary["requests"],
         failures=summary["non_2xx"] + summary["errors"],
+        seconds=summary["seconds"],
+        cpu=counted.cpu,
     )
 
 
-def submit_load(label: str, base: str, work: Path, seconds: int, connections: int) -> Result:
+def submit_load(
+    label: str,
+    base: str,
+    work: Path,
+    seconds: int,
+    connections: int,
+    serving: subprocess.Popen | None = None,
+) -> Result:
     """Portal submissions of the assignments `prepare_tandem` left in `work` (the warm-up
     submits its own)."""
     body = str(work / "balance.json")
     return wrk(label, base, "submit.lua", [str(work / "submits.txt"), body], seconds,
-               connections, warm_up_args=[str(work / "warm.txt"), body])  # fmt: skip
+               connections, warm_up_args=[str(work / "warm.txt"), body],
+               serving=serving)  # fmt: skip
 
 
 def post_to_peer(base: str, body: Path) -> None:
@@ -174,8 +271,18 @@ def post_to_peer(base: str, body: Path) -> None:
     urllib.request.urlopen(request, timeout=10).read()
 
 
-def peer_submit_load(label: str, base: str, body: Path, seconds: int, connections: int) -> Result:
-    return wrk(label, base, "post.lua", ["/peer/responses", str(body)], seconds, connections)
+def peer_submit_load(
+    label: str,
+    base: str,
+    body: Path,
+    seconds: int,
+    connections: int,
+    serving: subprocess.Popen | None = None,
+) -> Result:
+    return wrk(
+        label, base, "post.lua", ["/peer/responses", str(body)], seconds, connections,
+        serving=serving,
+    )  # fmt: skip
 
 
 def prepare_tandem(url: str, work: Path, submits: int, reads: int) -> dict[str, Any]:
@@ -295,38 +402,40 @@ def measure_database(
         env |= {"TANDEM_DATABASE_URL": url, "TANDEM_AUTO_MIGRATE": "false"}
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        with server(tandem_serve(port), env | {"PYTHONPATH": str(ROOT)}, work, f"{base}/health"):
+        tandem = server(tandem_serve(port), env | {"PYTHONPATH": str(ROOT)}, work, f"{base}/health")
+        with tandem as serving:
             token = access_token(base, credentials)
             results.append(
                 submit_load(f"(a) submit and score, {kind}", base, work,
-                            arguments.seconds, arguments.connections)
+                            arguments.seconds, arguments.connections, serving)
             )  # fmt: skip
             results.append(
                 wrk(f"(b) read a response, {kind}", base, "read.lua",
                     [str(work / "responses.txt"), token, "/v1/responses/"],
-                    arguments.seconds, arguments.connections)
+                    arguments.seconds, arguments.connections, serving=serving)
             )  # fmt: skip
             results.append(
                 wrk(f"(c) assignment pages, {kind}", base, "pages.lua",
-                    [str(work / "since.txt"), token], arguments.seconds, arguments.connections)
+                    [str(work / "since.txt"), token], arguments.seconds, arguments.connections,
+                    serving=serving)
             )  # fmt: skip
 
         peer_url = url if kind == "postgresql" else f"sqlite:///{work}/peer.db"
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         peer_env = env | {"PEER_DATABASE_URL": peer_url, "PYTHONPATH": str(ROOT / "bench")}
-        with server(uvicorn("peer:app", port), peer_env, work, f"{base}/docs"):
+        with server(uvicorn("peer:app", port), peer_env, work, f"{base}/docs") as serving:
             for _ in range(1000):  # rows for the peer to read
                 post_to_peer(base, work / "balance.json")
             (work / "peer_ids.txt").write_text("".join(f"{n}\n" for n in range(1, 1001)))
             results.append(
                 peer_submit_load(f"(e) peer submit, {kind}", base, work / "balance.json",
-                                 arguments.seconds, arguments.connections)
+                                 arguments.seconds, arguments.connections, serving)
             )  # fmt: skip
             results.append(
                 wrk(f"(e) peer read, {kind}", base, "read.lua",
                     [str(work / "peer_ids.txt"), "", "/peer/responses/"],
-                    arguments.seconds, arguments.connections)
+                    arguments.seconds, arguments.connections, serving=serving)
             )  # fmt: skip
     return results
 
@@ -344,11 +453,12 @@ def measure_floor(arguments: argparse.Namespace) -> list[Result]:
         base = f"http://127.0.0.1:{port}"
         with (
             tempfile.TemporaryDirectory() as directory,
-            server(uvicorn(app, port), env, Path(directory), base),
+            server(uvicorn(app, port), env, Path(directory), base) as serving,
         ):
             results.append(
-                wrk(label, base, "get.lua", [], arguments.seconds, arguments.connections)
-            )
+                wrk(label, base, "get.lua", [], arguments.seconds, arguments.connections,
+                    serving=serving)
+            )  # fmt: skip
     return results
 
 
@@ -376,6 +486,34 @@ def report(results: list[Result]) -> None:
             of_floor = mine.requests_per_second / floor.requests_per_second
             of_peer = mine.requests_per_second / peer.requests_per_second
             print(f"{mine.label:<36} {of_floor:>6.3f} of the floor   {of_peer:>6.1f}x the peer")
+    report_cpu(results)
+
+
+def report_cpu(results: list[Result]) -> None:
+    """Where the CPU went while each load ran: milliseconds per request and cores busy
+    (CPU seconds a second of the load) for the server, PostgreSQL, wrk and the rest."""
+    counted = [r for r in results if r.cpu is not None and r.requests and r.seconds]
+    if not counted:
+        return
+    groups = ("server", "postgres", "wrk", "rest")
+    print(f"\n{'CPU per request, ms':<36}" + "".join(f"{g:>9}" for g in groups) + "      all")
+    for r in counted:
+        cpu = r.cpu
+        assert cpu is not None
+        spent = [getattr(cpu, g) for g in groups]
+        print(
+            f"{r.label:<36}" + "".join(f"{1000 * s / r.requests:>9.3f}" for s in spent)
+            + f"{1000 * cpu.machine / r.requests:>9.3f}"
+        )  # fmt: skip
+    print(f"\n{'cores busy':<36}" + "".join(f"{g:>9}" for g in groups) + "      all")
+    for r in counted:
+        cpu = r.cpu
+        assert cpu is not None
+        spent = [getattr(cpu, g) for g in groups]
+        print(
+            f"{r.label:<36}" + "".join(f"{s / r.seconds:>9.2f}" for s in spent)
+            + f"{cpu.machine / r.seconds:>9.2f}"
+        )  # fmt: skip
 
 
 def main() -> None:
