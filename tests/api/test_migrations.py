@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 import schemas  # noqa: F401  (registers the tables)
@@ -79,4 +79,77 @@ def test_the_change_count_moves_to_its_own_table_and_back(tmp_path):
         command.downgrade(config, "0003")
         with engine.connect() as connection:
             assert connection.execute(text("SELECT change_seq FROM clinic")).scalar_one() == 7
+        engine.dispose()
+
+
+def scored_database(url: str) -> Engine:
+    """A database at head with one clinic's client and two scored check-ins."""
+    from api.persistence import ClinicSession
+    from api.services.clinics import create_clinic
+    from api.services.instruments import InstrumentKey, resolve_instrument
+    from api.services.maintenance import prepare_database
+    from api.services.responses import record_response
+    from tests.api.factories import make_client
+    from tests.assessments.builders import checkin_response
+    from tests.databases import run_on_connection
+
+    engine = make_engine(url)
+    prepare_database(engine)
+    with ClinicSession(engine, expire_on_commit=False) as session:
+        create_clinic(session, "Harbour")
+        client = make_client(session)
+        key = InstrumentKey.of(resolve_instrument(session, "weekly-check-in"))
+        session.commit()
+    for rating in (3, 8):
+        run_on_connection(
+            url,
+            session.clinic_id,
+            lambda c, rating=rating: record_response(
+                c,
+                client_id=client.id,
+                instrument=key,
+                questionnaire_response=checkin_response(balance_rating=rating),
+            ),
+        )
+    return engine
+
+
+def rows(engine: Engine, table: str) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_0012_keeps_the_scores_and_gives_them_one_key_down_and_up(tmp_path):
+    """0012 trades a score's three keys (clinic, client, response) and its unreferenced
+    unique (clinic_id, id) for one key to the response with its clinic and client; the
+    rows stay, on the way down and up again."""
+    from alembic import command
+
+    from api.persistence.migrations import alembic_config
+
+    def score_keys(engine) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+        found = inspect(engine)
+        keys = {tuple(k["constrained_columns"]) for k in found.get_foreign_keys("score")}
+        unique = {tuple(u["column_names"]) for u in found.get_unique_constraints("score")}
+        return keys, unique
+
+    with fresh_database(tmp_path) as url:
+        engine = scored_database(url)
+        scored = rows(engine, "score")
+        assert scored > 2
+        assert score_keys(engine) == (
+            {("clinic_id", "response_id", "client_id")},
+            {("clinic_id", "response_id", "scale")},
+        )
+
+        config = alembic_config(engine)
+        command.downgrade(config, "0011")
+        assert score_keys(engine) == (
+            {("clinic_id",), ("clinic_id", "client_id"), ("clinic_id", "response_id")},
+            {("clinic_id", "id"), ("clinic_id", "response_id", "scale")},
+        )
+        assert rows(engine, "score") == scored
+        command.upgrade(config, "head")
+        assert score_keys(engine)[0] == {("clinic_id", "response_id", "client_id")}
+        assert rows(engine, "score") == scored
         engine.dispose()

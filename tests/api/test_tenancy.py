@@ -46,6 +46,7 @@ from api.persistence.tenancy import (
     scoped,
 )
 from api.services import assignments, portal, responses
+from api.services.instruments import InstrumentKey, resolve_instrument
 from schemas import (
     Assignment,
     Client,
@@ -60,6 +61,7 @@ from schemas import (
 )
 from schemas.base import utcnow
 from tests.api.factories import clinic_session, make_client, make_couple
+from tests.assessments.builders import checkin_response
 from tests.databases import run_on_connection
 
 
@@ -169,6 +171,43 @@ def test_the_database_refuses_references_across_clinics(engine, two_clinics):
         )
         with pytest.raises(IntegrityError):
             system.flush()
+
+
+def test_a_score_names_only_its_responses_client_and_clinic(engine, database_url, two_clinics):
+    """One composite key on score (0012): the response's clinic and client, or nothing."""
+    session, ours, _other, theirs = two_clinics
+    recorded = run_on_connection(
+        database_url,
+        session.clinic_id,
+        lambda c: responses.record_response(
+            c,
+            client_id=ours[0].id,
+            instrument=InstrumentKey.of(resolve_instrument(session, "weekly-check-in")),
+            questionnaire_response=checkin_response(balance_rating=6),
+        ),
+    )
+    session.commit()  # a fresh snapshot: the connection's commit is seen
+    assert session.exec(select(Score).where(Score.response_id == recorded.id)).all()
+
+    def a_score(clinic_id, client_id):
+        return Score(
+            clinic_id=clinic_id, response_id=recorded.id, client_id=client_id, scale="extra",
+            label="Extra", value=1.0, min=0.0, max=10.0,
+        )  # fmt: skip
+
+    refused = [
+        a_score(session.clinic_id, ours[1].id),  # the partner of the response's client
+        a_score(theirs[0].clinic_id, theirs[0].id),  # another clinic's client and clinic
+    ]
+    for score in refused:
+        with ClinicSession(engine) as system, across_clinics(system):
+            system.add(score)
+            with pytest.raises(IntegrityError):
+                system.flush()
+    with ClinicSession(engine) as system, across_clinics(system):
+        system.add(a_score(session.clinic_id, ours[0].id))
+        system.flush()  # the response's own client and clinic: accepted
+        system.rollback()
 
 
 def test_across_clinics_is_explicit_and_ends_with_its_block(engine, two_clinics):
