@@ -3,7 +3,7 @@
 from typing import Any
 
 from alembic import context
-from sqlalchemy import JSON
+from sqlalchemy import JSON, Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
@@ -26,16 +26,47 @@ def render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def sqlite_keys(connection: Connection, on: bool) -> None:
+    """Turn SQLite's foreign keys on or off: on the driver's own connection, since the
+    pragma does nothing inside a transaction and SQLAlchemy would begin one."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA foreign_keys = {'ON' if on else 'OFF'}")
+
+
+def broken_keys(connection: Connection) -> list[str]:
+    """SQLite: the tables holding rows whose foreign keys point at no row."""
+    return sorted({row[0] for row in connection.exec_driver_sql("PRAGMA foreign_key_check")})
+
+
 config = context.config
 engine = config.attributes["engine"]
 
-with engine.begin() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=SQLModel.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-        render_item=render_item,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+with engine.connect() as connection:
+    # SQLite alters a table by rebuilding it (batch mode: a new table, the rows copied, the
+    # old one dropped). With foreign keys on, dropping the old table deletes every row that
+    # references it ON DELETE CASCADE (a response's scores). So the keys are off while the
+    # migrations run, as Alembic's documentation advises, and every key is checked before
+    # the commit: a migration that leaves one pointing nowhere is rolled back whole.
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        sqlite_keys(connection, on=False)
+    try:
+        with connection.begin():
+            context.configure(
+                connection=connection,
+                target_metadata=SQLModel.metadata,
+                render_as_batch=sqlite,
+                compare_type=True,
+                render_item=render_item,
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+            broken = broken_keys(connection) if sqlite else []
+            if broken:
+                raise RuntimeError(
+                    f"the migration left foreign keys pointing at no row in {', '.join(broken)}"
+                )
+    finally:
+        if sqlite:
+            sqlite_keys(connection, on=True)

@@ -153,3 +153,27 @@ def test_0012_keeps_the_scores_and_gives_them_one_key_down_and_up(tmp_path):
         assert score_keys(engine)[0] == {("clinic_id", "response_id", "client_id")}
         assert rows(engine, "score") == scored
         engine.dispose()
+
+
+def test_rebuilding_a_table_keeps_the_rows_that_reference_it(tmp_path):
+    """On SQLite, 0003 rebuilds `response` (batch mode: a new table, the rows copied, the
+    old one dropped) both ways. With foreign keys on, dropping the old table deleted its
+    scores (ON DELETE CASCADE); the migrations run with the keys off and checked after."""
+    from alembic import command
+
+    from api.persistence.migrations import alembic_config
+
+    with fresh_database(tmp_path) as url:
+        engine = scored_database(url)
+        kept = {table: rows(engine, table) for table in ("response", "score")}
+        assert kept["response"] == 2
+        assert kept["score"] > 2
+        config = alembic_config(engine)
+        command.downgrade(config, "0002")
+        assert {table: rows(engine, table) for table in kept} == kept
+        command.upgrade(config, "head")
+        assert {table: rows(engine, table) for table in kept} == kept
+        with engine.connect() as connection:  # the keys are on again for the app
+            if connection.dialect.name == "sqlite":
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        engine.dispose()
