@@ -1,6 +1,7 @@
 """The workflow's requests inside one process: what Tandem itself spends on each, without HTTP.
 
     python bench/inprocess.py [--requests 3000] [--concurrency 32] [--postgres URL] [--only sqlite]
+                              [--load submit] [--load read] [--load pages]
 
 `bench/workflow.py` measures through sockets with `wrk` on the same two cores, so
 its figures include uvicorn, the kernel and wrk itself. This calls the ASGI app
@@ -9,7 +10,9 @@ directly, as uvicorn would, with the same clinic (`workflow.prepare_tandem`):
 50 assignments. Each load runs `--requests` requests after 50 to warm up, from
 `--concurrency` coroutines at once (so SQLite's writers can share commits, as
 under load), and prints microseconds per request and requests per second of the
-one core the event loop has.
+one core the event loop has, with the CPU this process and PostgreSQL's processes
+spent per request meanwhile (from /proc, as bench/workflow.py counts it).
+`--load` picks loads (all three by default).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workflow import ROOT, prepare_tandem, say
+from workflow import ROOT, postgres_seconds, prepare_tandem, say
 
 sys.path.insert(0, str(ROOT))
 
@@ -109,6 +112,10 @@ def loads(work: Path, token: str) -> dict[str, Callable[[int], Call]]:
             "(c) assignment pages": pages}  # fmt: skip
 
 
+_SHORT = {"(a) submit and score": "submit", "(b) read a response": "read",
+          "(c) assignment pages": "pages"}  # fmt: skip
+
+
 async def run(url: str, work: Path, credentials: dict, arguments: argparse.Namespace) -> None:
     app = create_app(Settings(database_url=url, auto_migrate=False, export_worker=False))
     async with app.router.lifespan_context(app):
@@ -122,12 +129,20 @@ async def run(url: str, work: Path, credentials: dict, arguments: argparse.Names
         token = json.loads(answer)["access_token"]
         kind = "sqlite" if url.startswith("sqlite") else "postgresql"
         for label, make in loads(work, token).items():
+            if arguments.load and _SHORT[label] not in arguments.load:
+                continue
             warm = [make(n) for n in range(50)]
             await measure(app, warm, arguments.concurrency)
             calls = [make(n) for n in range(50, 50 + arguments.requests)]
+            own, postgres = time.process_time(), postgres_seconds()
             seconds = await measure(app, calls, arguments.concurrency)
-            per = seconds / len(calls)
-            print(f"{label + ', ' + kind:34s} {per * 1e6:8.0f} us {1 / per:9.0f}/s", flush=True)
+            own, postgres = time.process_time() - own, postgres_seconds() - postgres
+            per, n = seconds / len(calls), len(calls)
+            print(
+                f"{label + ', ' + kind:34s} {per * 1e6:8.0f} us {1 / per:9.0f}/s "
+                f"{own / n * 1e6:8.0f} us {postgres / n * 1e6:8.0f} us",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -136,9 +151,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--load", action="append", choices=sorted(set(_SHORT.values())))
     arguments = parser.parse_args()
     os.environ.pop("TANDEM_DATABASE_URL", None)
-    print(f"{'measure (in-process, no HTTP)':34s} {'per request':>11s} {'per second':>10s}")
+    print(
+        f"{'measure (in-process, no HTTP)':34s} {'per request':>11s} {'per second':>10s} "
+        f"{'CPU here':>11s} {'PostgreSQL':>11s}"
+    )
     for kind in ("sqlite", "postgresql"):
         if arguments.only not in (None, kind):
             continue

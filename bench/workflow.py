@@ -107,7 +107,7 @@ def _process_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def _postgres_seconds() -> float:
+def postgres_seconds() -> float:
     """CPU seconds PostgreSQL's running processes (server, backends, writers) have used.
     A process that exits while a load runs takes its seconds with it, so they count
     as the rest of the machine's: not the backends of the pools Tandem and the peer
@@ -141,7 +141,7 @@ class _Counting:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         return (
             _process_seconds(self._pid) if self._pid is not None else 0.0,
-            _postgres_seconds(),
+            postgres_seconds(),
             children.ru_utime + children.ru_stime,
             _machine_seconds(),
         )
