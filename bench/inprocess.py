@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workflow import ROOT, postgres_seconds, prepare_tandem, say
+from workflow import ROOT, postgres_processes, postgres_spent, prepare_tandem, say
 
 sys.path.insert(0, str(ROOT))
 
@@ -134,13 +134,14 @@ async def run(url: str, work: Path, credentials: dict, arguments: argparse.Names
             warm = [make(n) for n in range(50)]
             await measure(app, warm, arguments.concurrency)
             calls = [make(n) for n in range(50, 50 + arguments.requests)]
-            own, postgres = time.process_time(), postgres_seconds()
+            own, postgres = time.process_time(), postgres_processes()
             seconds = await measure(app, calls, arguments.concurrency)
-            own, postgres = time.process_time() - own, postgres_seconds() - postgres
+            own, spent = time.process_time() - own, postgres_spent(postgres)
             per, n = seconds / len(calls), len(calls)
+            server = f"{spent / n * 1e6:8.0f} us" if kind == "postgresql" else f"{'-':>11s}"
             print(
                 f"{label + ', ' + kind:34s} {per * 1e6:8.0f} us {1 / per:9.0f}/s "
-                f"{own / n * 1e6:8.0f} us {postgres / n * 1e6:8.0f} us",
+                f"{own / n * 1e6:8.0f} us {server}",
                 flush=True,
             )
 

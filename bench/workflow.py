@@ -19,8 +19,11 @@ Each load is measured after a warm-up of its own (WARM_UP_SECONDS). It prints
 requests/s, p50 and p99 for each, and (a)-(c) as ratios of (d) and (e); then
 where the machine's CPU went while each load ran, per request: the server's
 process, PostgreSQL's processes, wrk, and everything else (from /proc). The
-server has one worker, so it can use one core at most; PostgreSQL and wrk
-share the other with whatever else the machine runs.
+server has one worker: its requests run on one thread, an event loop, so about
+one core (its other threads, SQLite's checkpoints, add a little); PostgreSQL
+and wrk share the other with whatever else the machine runs. The window
+counted is wrk's whole run, its start and exit included, divided by the
+seconds wrk measured: a little more than the load's own share.
 PostgreSQL runs use a schema of their own in the given database, dropped after.
 """
 
@@ -107,20 +110,32 @@ def _process_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def postgres_seconds() -> float:
-    """CPU seconds PostgreSQL's running processes (server, backends, writers) have used.
-    A process that exits while a load runs takes its seconds with it, so they count
-    as the rest of the machine's: not the backends of the pools Tandem and the peer
-    keep open, but autovacuum's workers, which come and go."""
-    total = 0.0
+def postgres_processes() -> dict[int, float]:
+    """CPU seconds each of PostgreSQL's running processes (server, backends, writers) has
+    used, by pid."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 if (entry / "comm").read_text().startswith("postgres"):
-                    total += _process_seconds(int(entry.name))
+                    found[int(entry.name)] = _process_seconds(int(entry.name))
             except OSError:
                 continue
-    return total
+    return found
+
+
+def postgres_spent(before: dict[int, float]) -> float:
+    """CPU seconds PostgreSQL's processes spent since `before` (`postgres_processes()`):
+    each running process's seconds less what it had then, all of them for one started
+    since. One that exited meanwhile is not counted (its seconds land in the rest of the
+    machine's): not the backends of the pools Tandem and the peer keep open, but
+    autovacuum's workers, which come and go. Every PostgreSQL process on the machine
+    counts: nothing else may use the server while a benchmark runs."""
+    return sum(
+        seconds - before.get(pid, 0.0)
+        for pid, seconds in postgres_processes().items()
+        if seconds >= before.get(pid, 0.0)  # a pid used again by a new process: left out
+    )
 
 
 def _machine_seconds() -> float:
@@ -137,23 +152,21 @@ class _Counting:
     def __init__(self, pid: int | None) -> None:
         self._pid = pid
 
-    def _now(self) -> tuple[float, float, float, float]:
+    def _now(self) -> tuple[float, float, float]:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return (
-            _process_seconds(self._pid) if self._pid is not None else 0.0,
-            postgres_seconds(),
-            children.ru_utime + children.ru_stime,
-            _machine_seconds(),
-        )
+        server = _process_seconds(self._pid) if self._pid is not None else 0.0
+        return server, children.ru_utime + children.ru_stime, _machine_seconds()
 
     def __enter__(self) -> _Counting:
+        self._postgres = postgres_processes()
         self._began = self._now()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.cpu = Cpu(
-            *(after - before for before, after in zip(self._began, self._now(), strict=True))
+        server, wrk, machine = (
+            after - before for before, after in zip(self._began, self._now(), strict=True)
         )
+        self.cpu = Cpu(server, postgres_spent(self._postgres), wrk, machine)
 
 
 def free_port() -> int:
