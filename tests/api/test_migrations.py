@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
@@ -157,8 +158,10 @@ def test_0012_keeps_the_scores_and_gives_them_one_key_down_and_up(tmp_path):
 
 def test_rebuilding_a_table_keeps_the_rows_that_reference_it(tmp_path):
     """On SQLite, 0003 rebuilds `response` (batch mode: a new table, the rows copied, the
-    old one dropped) both ways. With foreign keys on, dropping the old table deleted its
-    scores (ON DELETE CASCADE); the migrations run with the keys off and checked after."""
+    old one dropped) both ways. With foreign keys on, going up across 0003 deleted every
+    score (dropping the old table cascades to them), and going down stopped at 0009
+    (SQLite would not drop a table other rows reference). The migrations run with the
+    keys off, checked before the commit, and on again afterwards."""
     from alembic import command
 
     from api.persistence.migrations import alembic_config
@@ -174,6 +177,58 @@ def test_rebuilding_a_table_keeps_the_rows_that_reference_it(tmp_path):
         command.upgrade(config, "head")
         assert {table: rows(engine, table) for table in kept} == kept
         with engine.connect() as connection:  # the keys are on again for the app
+            if connection.dialect.name == "sqlite":
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        engine.dispose()
+
+
+def test_a_migration_that_leaves_a_key_pointing_nowhere_is_rolled_back(tmp_path):
+    """SQLite runs the migrations with foreign keys off, so `env.py` checks every key before
+    the commit; PostgreSQL refuses the row at once. Either way nothing of it stays."""
+    import shutil
+    import uuid
+    from importlib import resources
+
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from api.persistence.migrations import alembic_config
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(str(resources.files("api") / "migrations"), scripts)
+    dangling = ", ".join(f"'{uuid.uuid4().hex}'" for _ in range(4))
+    (scripts / "versions" / "0999_a_score_of_no_response.py").write_text(
+        f"""from alembic import op
+
+revision = "0999"
+down_revision = "{head_revision()}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        "INSERT INTO score (clinic_id, id, response_id, client_id, scale, label, items_used, "
+        "created_at) VALUES ({dangling}, 'x', 'x', '[]', '2026-11-29 12:00:00+00:00')"
+    )
+
+
+def downgrade() -> None:
+    pass
+"""
+    )
+    with fresh_database(tmp_path) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        config = alembic_config(engine)
+        config.set_main_option("script_location", str(scripts))
+        with pytest.raises((RuntimeError, IntegrityError)) as refused:
+            command.upgrade(config, "0999")
+        if url.startswith("sqlite"):
+            assert "pointing at no row in score" in str(refused.value)
+        assert current_revision(engine) == head_revision()
+        assert rows(engine, "score") == 0
+        with engine.connect() as connection:
             if connection.dialect.name == "sqlite":
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         engine.dispose()
