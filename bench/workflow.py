@@ -508,25 +508,16 @@ def report_cpu(results: list[Result]) -> None:
     counted = [r for r in results if r.cpu is not None and r.requests and r.seconds]
     if not counted:
         return
-    groups = ("server", "postgres", "wrk", "rest")
-    print(f"\n{'CPU per request, ms':<36}" + "".join(f"{g:>9}" for g in groups) + "      all")
-    for r in counted:
-        cpu = r.cpu
-        assert cpu is not None
-        spent = [getattr(cpu, g) for g in groups]
-        print(
-            f"{r.label:<36}" + "".join(f"{1000 * s / r.requests:>9.3f}" for s in spent)
-            + f"{1000 * cpu.machine / r.requests:>9.3f}"
-        )  # fmt: skip
-    print(f"\n{'cores busy':<36}" + "".join(f"{g:>9}" for g in groups) + "      all")
-    for r in counted:
-        cpu = r.cpu
-        assert cpu is not None
-        spent = [getattr(cpu, g) for g in groups]
-        print(
-            f"{r.label:<36}" + "".join(f"{s / r.seconds:>9.2f}" for s in spent)
-            + f"{cpu.machine / r.seconds:>9.2f}"
-        )  # fmt: skip
+    groups = ("server", "postgres", "wrk", "rest", "machine")
+    tables = (
+        ("CPU per request, ms", lambda r: 1000 / r.requests, "9.3f"),
+        ("cores busy", lambda r: 1 / r.seconds, "9.2f"),
+    )
+    for title, scale, shape in tables:
+        print(f"\n{title:<36}" + "".join(f"{g:>9}" for g in groups[:-1]) + "      all")
+        for r in counted:
+            spent = [getattr(r.cpu, g) * scale(r) for g in groups]
+            print(f"{r.label:<36}" + "".join(f"{s:{shape}}" for s in spent))
 
 
 def main() -> None:
