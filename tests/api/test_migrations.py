@@ -232,3 +232,28 @@ def downgrade() -> None:
             if connection.dialect.name == "sqlite":
                 assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         engine.dispose()
+
+
+def test_a_start_with_nothing_to_migrate_checks_no_keys(tmp_path):
+    """The key check reads every table, so only a run that migrated makes it: a database
+    at head starts (`upgrade`, as each `tandem serve` does) whatever its rows hold."""
+    import uuid
+
+    with fresh_database(tmp_path) as url:
+        if not url.startswith("sqlite"):
+            pytest.skip("SQLite only: PostgreSQL keeps its keys on and checks each row")
+        engine = make_engine(url)
+        upgrade(engine)
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            driver.execute("PRAGMA foreign_keys = OFF")
+            values = ", ".join(f"'{uuid.uuid4().hex}'" for _ in range(4))
+            driver.execute(
+                "INSERT INTO score (clinic_id, id, response_id, client_id, scale, label, "
+                f"items_used, created_at) VALUES ({values}, 'x', 'x', '[]', '2026-11-29')"
+            )
+            driver.execute("PRAGMA foreign_keys = ON")
+        upgrade(engine)  # nothing to migrate: no check, no error
+        assert current_revision(engine) == head_revision()
+        assert rows(engine, "score") == 1
+        engine.dispose()
