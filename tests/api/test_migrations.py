@@ -120,6 +120,24 @@ def rows(engine: Engine, table: str) -> int:
         return connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
+def a_score_of_no_response() -> str:
+    """An INSERT of a score whose clinic, response and client are no rows at all."""
+    import uuid
+
+    named = ", ".join(f"'{uuid.uuid4().hex}'" for _ in range(4))
+    return (
+        "INSERT INTO score (clinic_id, id, response_id, client_id, scale, label, items_used, "
+        f"created_at) VALUES ({named}, 'x', 'x', '[]', '2026-11-29 12:00:00+00:00')"
+    )
+
+
+def assert_keys_on_for_the_app(engine: Engine) -> None:
+    """SQLite: a connection the engine hands out has its foreign keys on again."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
 def test_0012_keeps_the_scores_and_gives_them_one_key_down_and_up(tmp_path):
     """0012 trades a score's three keys (clinic, client, response) and its unreferenced
     unique (clinic_id, id) for one key to the response with its clinic and client; the
@@ -176,9 +194,7 @@ def test_rebuilding_a_table_keeps_the_rows_that_reference_it(tmp_path):
         assert {table: rows(engine, table) for table in kept} == kept
         command.upgrade(config, "head")
         assert {table: rows(engine, table) for table in kept} == kept
-        with engine.connect() as connection:  # the keys are on again for the app
-            if connection.dialect.name == "sqlite":
-                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert_keys_on_for_the_app(engine)
         engine.dispose()
 
 
@@ -186,7 +202,6 @@ def test_a_migration_that_leaves_a_key_pointing_nowhere_is_rolled_back(tmp_path)
     """SQLite runs the migrations with foreign keys off, so `env.py` checks every key before
     the commit; PostgreSQL refuses the row at once. Either way nothing of it stays."""
     import shutil
-    import uuid
     from importlib import resources
 
     from alembic import command
@@ -196,7 +211,6 @@ def test_a_migration_that_leaves_a_key_pointing_nowhere_is_rolled_back(tmp_path)
 
     scripts = tmp_path / "migrations"
     shutil.copytree(str(resources.files("api") / "migrations"), scripts)
-    dangling = ", ".join(f"'{uuid.uuid4().hex}'" for _ in range(4))
     (scripts / "versions" / "0999_a_score_of_no_response.py").write_text(
         f"""from alembic import op
 
@@ -207,10 +221,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute(
-        "INSERT INTO score (clinic_id, id, response_id, client_id, scale, label, items_used, "
-        "created_at) VALUES ({dangling}, 'x', 'x', '[]', '2026-11-29 12:00:00+00:00')"
-    )
+    op.execute({a_score_of_no_response()!r})
 
 
 def downgrade() -> None:
@@ -228,17 +239,13 @@ def downgrade() -> None:
             assert "pointing at no row in score" in str(refused.value)
         assert current_revision(engine) == head_revision()
         assert rows(engine, "score") == 0
-        with engine.connect() as connection:
-            if connection.dialect.name == "sqlite":
-                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert_keys_on_for_the_app(engine)
         engine.dispose()
 
 
 def test_a_start_with_nothing_to_migrate_checks_no_keys(tmp_path):
     """The key check reads every table, so only a run that migrated makes it: a database
     at head starts (`upgrade`, as each `tandem serve` does) whatever its rows hold."""
-    import uuid
-
     with fresh_database(tmp_path) as url:
         if not url.startswith("sqlite"):
             pytest.skip("SQLite only: PostgreSQL keeps its keys on and checks each row")
@@ -247,11 +254,7 @@ def test_a_start_with_nothing_to_migrate_checks_no_keys(tmp_path):
         with engine.connect() as connection:
             driver = connection.connection.driver_connection
             driver.execute("PRAGMA foreign_keys = OFF")
-            values = ", ".join(f"'{uuid.uuid4().hex}'" for _ in range(4))
-            driver.execute(
-                "INSERT INTO score (clinic_id, id, response_id, client_id, scale, label, "
-                f"items_used, created_at) VALUES ({values}, 'x', 'x', '[]', '2026-11-29')"
-            )
+            driver.execute(a_score_of_no_response())
             driver.execute("PRAGMA foreign_keys = ON")
         upgrade(engine)  # nothing to migrate: no check, no error
         assert current_revision(engine) == head_revision()
