@@ -68,6 +68,7 @@ from workflow import (
     ROOT,
     WARM_UP_SECONDS,
     Result,
+    environment_without,
     free_port,
     measure_floor,
     peer_submit_load,
@@ -329,7 +330,7 @@ def main() -> None:
     seconds, connections = arguments.seconds, arguments.connections
     # more than any of these makes: at 2,500 a second the lighter loads ran out on a fast day
     expected = int((seconds + WARM_UP_SECONDS) * arguments.most_per_second)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "BOUND_"))}
+    env = environment_without("TANDEM_", "BOUND_")
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as directory:
         prepared = Path(directory) / "prepared"

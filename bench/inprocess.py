@@ -88,7 +88,8 @@ async def measure(app: Any, calls: list[Call], concurrency: int) -> float:
     return time.perf_counter() - began
 
 
-def loads(work: Path, token: str) -> dict[str, Callable[[int], Call]]:
+def loads(work: Path, token: str) -> dict[str, tuple[str, Callable[[int], Call]]]:
+    """Each load by its short name (`--load`): its label, and what makes its nth call."""
     responses = (work / "responses.txt").read_text().split()
     stamps = (work / "since.txt").read_text().split()
     pending = [line.split() for line in (work / "submits.txt").read_text().splitlines()]
@@ -108,12 +109,11 @@ def loads(work: Path, token: str) -> dict[str, Callable[[int], Call]]:
         query = f"updated_since={quote(stamps[n % len(stamps)])}&limit=50"
         return http_scope("GET", "/v1/assignments", bearer, query), b""
 
-    return {"(a) submit and score": submit, "(b) read a response": read,
-            "(c) assignment pages": pages}  # fmt: skip
+    return {"submit": ("(a) submit and score", submit), "read": ("(b) read a response", read),
+            "pages": ("(c) assignment pages", pages)}  # fmt: skip
 
 
-_SHORT = {"(a) submit and score": "submit", "(b) read a response": "read",
-          "(c) assignment pages": "pages"}  # fmt: skip
+LOADS = ("submit", "read", "pages")  # the keys of `loads`
 
 
 async def run(url: str, work: Path, credentials: dict, arguments: argparse.Namespace) -> None:
@@ -128,8 +128,8 @@ async def run(url: str, work: Path, credentials: dict, arguments: argparse.Names
         _, answer = await send_one(app, (http_scope("POST", "/oauth/token", headers), form))
         token = json.loads(answer)["access_token"]
         kind = "sqlite" if url.startswith("sqlite") else "postgresql"
-        for label, make in loads(work, token).items():
-            if arguments.load and _SHORT[label] not in arguments.load:
+        for name, (label, make) in loads(work, token).items():
+            if arguments.load and name not in arguments.load:
                 continue
             warm = [make(n) for n in range(50)]
             await measure(app, warm, arguments.concurrency)
@@ -138,10 +138,10 @@ async def run(url: str, work: Path, credentials: dict, arguments: argparse.Names
             seconds = await measure(app, calls, arguments.concurrency)
             own, spent = time.process_time() - own, postgres_spent(postgres)
             per, n = seconds / len(calls), len(calls)
-            server = f"{spent / n * 1e6:8.0f} us" if kind == "postgresql" else f"{'-':>11s}"
+            database = f"{spent / n * 1e6:8.0f} us" if kind == "postgresql" else f"{'-':>11s}"
             print(
                 f"{label + ', ' + kind:34s} {per * 1e6:8.0f} us {1 / per:9.0f}/s "
-                f"{own / n * 1e6:8.0f} us {server}",
+                f"{own / n * 1e6:8.0f} us {database}",
                 flush=True,
             )
 
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
-    parser.add_argument("--load", action="append", choices=sorted(set(_SHORT.values())))
+    parser.add_argument("--load", action="append", choices=LOADS)
     arguments = parser.parse_args()
     os.environ.pop("TANDEM_DATABASE_URL", None)
     print(

@@ -128,9 +128,9 @@ def postgres_spent(before: dict[int, float]) -> float:
     """CPU seconds PostgreSQL's processes spent since `before` (`postgres_processes()`):
     each running process's seconds less what it had then, all of them for one started
     since. One that exited meanwhile is not counted (its seconds land in the rest of the
-    machine's): not the backends of the pools Tandem and the peer keep open, but
-    autovacuum's workers, which come and go. Every PostgreSQL process on the machine
-    counts: nothing else may use the server while a benchmark runs."""
+    machine's): autovacuum's workers, and the backends of connections a pool closes (not
+    Tandem's: it keeps its own open). Every PostgreSQL process on the machine counts:
+    nothing else may use the server while a benchmark runs."""
     return sum(
         seconds - before.get(pid, 0.0)
         for pid, seconds in postgres_processes().items()
@@ -207,6 +207,12 @@ def uvicorn(app: str, port: int, factory: bool = False) -> list[str]:
     return (
         command + ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
     )
+
+
+def environment_without(*prefixes: str) -> dict[str, str]:
+    """This process's environment without the variables named with `prefixes`: a server
+    started for a load gets its settings from the bench alone."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
 def tandem_serve(port: int) -> list[str]:
@@ -411,7 +417,7 @@ def measure_database(
     ):
         work = Path(directory)
         credentials = prepare_tandem(url, work, submits=expected, reads=1000)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+        env = environment_without("TANDEM_")
         env |= {"TANDEM_DATABASE_URL": url, "TANDEM_AUTO_MIGRATE": "false"}
         port = free_port()
         base = f"http://127.0.0.1:{port}"
