@@ -60,8 +60,7 @@ class Response(ClinicOwned, table=True):
         Index("ix_response_assignment", "clinic_id", "assignment_id", "created_at"),
         Index("ix_response_identifier", "clinic_id", "identifier_value", "identifier_system"),
         # What a score row names (`Score`): its response with that response's client. A
-        # unique index, not a constraint: SQLite adds it without rebuilding the table, and a
-        # rebuild would delete every score with it (ON DELETE CASCADE) unless keys were off.
+        # unique index, not a constraint: SQLite adds it without rebuilding the table.
         Index("uq_response_clinic_id_id_client_id", "clinic_id", "id", "client_id", unique=True),
         # An assignment has at most one in-progress response: saves continue it.
         Index(

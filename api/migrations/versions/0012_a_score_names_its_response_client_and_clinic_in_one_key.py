@@ -23,8 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # An index, so SQLite adds it in place: rebuilding `response` would drop the old table,
-    # and with it every score row (their key to it deletes on cascade).
+    # An index, so SQLite adds it in place; a constraint would rebuild `response`, copying
+    # every response document.
     op.create_index(
         "uq_response_clinic_id_id_client_id",
         "response",
